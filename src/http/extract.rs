@@ -1,0 +1,34 @@
+//! Extractors whose rejections answer in the `AppError` format instead of axum's plain text.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::FromRequest;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::error::AppError;
+
+/// `axum::Json`, rejecting bad bodies with `AppError`: 400 for malformed JSON, 415 without a
+/// JSON content type, 422 for JSON of the wrong shape, 413 past the body limit.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
+            JsonRejection::MissingJsonContentType(e) => Self::UnsupportedMediaType(e.body_text()),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge(super::limits::current_body_limit())
+            }
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! SigmaSight backend: the library behind the `sigmasight` binary.
+//!
+//! The binary only parses its command line and calls into these modules; tests call them directly.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod healthcheck;
+pub mod http;
+pub mod migrate;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod version;

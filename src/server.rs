@@ -1,0 +1,211 @@
+//! `sigmasight serve`: bind, optionally migrate, serve until asked to stop, drain, close.
+//!
+//! Split in two so tests can bind `127.0.0.1:0` and choose their own shutdown future:
+//! [`Server::bind`] builds and binds, [`Server::run_until`] serves.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::config::{Config, DatabaseUrl};
+use crate::http::{self, AppState};
+use crate::{db, migrate, shutdown};
+
+/// How long closing the pool may take after the last request.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A bound, ready-to-run server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Builds the application state (the pool connects lazily) and binds `addr`.
+    pub async fn bind(config: Config, addr: SocketAddr) -> anyhow::Result<Self> {
+        let migrations = migrate::Status::new(if config.migrate_on_start {
+            migrate::State::Pending
+        } else {
+            migrate::State::Skipped
+        });
+        let state = AppState {
+            db: db::pool(&config),
+            config: Arc::new(config),
+            migrations,
+        };
+        let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound (the real port when bound to port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// within `SHUTDOWN_GRACE_SECONDS`, and closes the pool. With `MIGRATE_ON_START`, pending
+    /// migrations are applied in the background meanwhile (retried while the database is
+    /// unreachable); readiness answers 503 until they are done, and a migration that fails for
+    /// good stops the server with an error.
+    pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Self { listener, state } = self;
+        let config = Arc::clone(&state.config);
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            address = %addr,
+            version = crate::version::VERSION,
+            commit = crate::version::GIT_COMMIT,
+            database = %config.database_url.redacted(),
+            "listening"
+        );
+
+        let migration_failed = Arc::new(Notify::new());
+        let migrations = config.migrate_on_start.then(|| {
+            tokio::spawn(migrate_until_applied(
+                config.migration_url().clone(),
+                state.migrations.clone(),
+                Arc::clone(&migration_failed),
+            ))
+        });
+
+        let (draining_tx, mut draining_rx) = watch::channel(false);
+        let stop = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = migration_failed.notified() => {}
+            }
+            tracing::info!(
+                grace_s = config.shutdown_grace.as_secs(),
+                "no longer accepting connections; draining in-flight requests"
+            );
+            let _ = draining_tx.send(true);
+        };
+        let grace = state.config.shutdown_grace;
+        let deadline = async move {
+            let _ = draining_rx.wait_for(|draining| *draining).await;
+            tokio::time::sleep(grace).await;
+        };
+
+        let serve = axum::serve(listener, http::app(state.clone())).with_graceful_shutdown(stop);
+        let drained = tokio::select! {
+            result = serve => {
+                result.context("the HTTP server failed")?;
+                true
+            }
+            () = deadline => {
+                tracing::warn!(
+                    grace_s = grace.as_secs(),
+                    "grace period elapsed with requests still in flight; cutting them off"
+                );
+                false
+            }
+        };
+
+        let outcome = match migrations {
+            Some(task) if task.is_finished() => match task.await {
+                Ok(Err(error)) => {
+                    Err(anyhow::Error::new(error).context("start-up migrations failed"))
+                }
+                _ => Ok(()),
+            },
+            Some(task) => {
+                task.abort();
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        // Closing marks the pool closed at once; waiting for connections still checked out by
+        // requests makes sense only if those requests have finished.
+        let closing = state.db.close();
+        if drained
+            && tokio::time::timeout(POOL_CLOSE_TIMEOUT, closing)
+                .await
+                .is_err()
+        {
+            tracing::warn!("closing the database pool timed out");
+        }
+        if outcome.is_ok() {
+            tracing::info!("shutdown complete");
+        }
+        outcome
+    }
+}
+
+/// `sigmasight serve`: listens on `[::]:PORT` (dual-stack) until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = SocketAddr::from((Ipv6Addr::UNSPECIFIED, config.port));
+    let server = match Server::bind(config.clone(), addr).await {
+        Ok(server) => server,
+        // A host without IPv6 (a kernel booted with ipv6.disable=1) still gets IPv4.
+        Err(error) if is_ipv6_unsupported(&error) => {
+            tracing::warn!("IPv6 is unavailable; listening on IPv4 only");
+            Server::bind(
+                config.clone(),
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port)),
+            )
+            .await?
+        }
+        Err(error) => return Err(error),
+    };
+    server.run_until(shutdown::signal()).await
+}
+
+async fn migrate_until_applied(
+    url: DatabaseUrl,
+    status: migrate::Status,
+    failed: Arc<Notify>,
+) -> Result<(), migrate::MigrationError> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match migrate::command(&url).await {
+            Ok(_) => {
+                status.set(migrate::State::Applied);
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => {
+                tracing::warn!(
+                    error = %error,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "start-up migrations: the database is not reachable yet; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "start-up migrations failed; stopping");
+                failed.notify_one();
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// A listener on `addr`; for `[::]`, dual-stack (IPv4 clients arrive as mapped addresses)
+/// whatever the host's `bindv6only` default.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn is_ipv6_unsupported(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.raw_os_error() == Some(97)) // EAFNOSUPPORT
+}

@@ -1,0 +1,169 @@
+use std::io::Write;
+
+use crate::helpers::run_binary;
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_database_url_stops_serve_with_exit_code_2_naming_the_key() {
+    let output = run_binary(&["serve"], &[]);
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("DATABASE_URL: required"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_non_numeric_port_is_named_with_its_value_and_source() {
+    let output = run_binary(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+            ("PORT", "abc"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(r#"PORT: expected an integer 1-65535, got "abc" (environment)"#),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_bad_value_stops_the_program_before_any_socket_opens() {
+    // Holding the port proves nothing was bound: had serve tried, it would fail differently.
+    let output = run_binary(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+            ("LOG_FORMAT", "xml"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(r#"LOG_FORMAT: expected json or pretty, got "xml" (environment)"#),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "nothing was logged: {:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn the_toml_file_is_read_the_environment_wins_and_config_names_each_source() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "port = 9123\nlog_level = \"debug\"\nshutdown_grace_seconds = 5"
+    )
+    .unwrap();
+    let path = file.path().to_str().unwrap();
+
+    let output = run_binary(
+        &["config"],
+        &[
+            ("SIGMASIGHT_CONFIG", path),
+            ("DATABASE_URL", "postgres://app:pw-in-env@db:5432/app"),
+            ("LOG_LEVEL", "warn"),
+        ],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("PORT=9123  # file {path}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("SHUTDOWN_GRACE_SECONDS=5  # file {path}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("LOG_LEVEL=warn  # environment"), "{stdout}");
+    assert!(
+        stdout.contains("REQUEST_TIMEOUT_SECONDS=30  # default"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("DATABASE_URL=postgres://app:****@db:5432/app  # environment"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pw-in-env"), "{stdout}");
+}
+
+#[test]
+fn an_unknown_key_in_the_toml_file_is_an_error() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "port = 9123\nprot = 1").unwrap();
+
+    let output = run_binary(
+        &["config"],
+        &[
+            ("SIGMASIGHT_CONFIG", file.path().to_str().unwrap()),
+            ("DATABASE_URL", "postgres://u@db/app"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("prot: unknown key"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_an_error_naming_the_variable() {
+    let output = run_binary(
+        &["config"],
+        &[
+            ("SIGMASIGHT_CONFIG", "/nonexistent/sigmasight.toml"),
+            ("DATABASE_URL", "postgres://u@db/app"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("SIGMASIGHT_CONFIG: cannot read"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn config_redacts_both_database_passwords() {
+    let output = run_binary(
+        &["config"],
+        &[
+            (
+                "DATABASE_URL",
+                "postgres://app:first-secret@db/app?sslmode=require",
+            ),
+            (
+                "DATABASE_MIGRATION_URL",
+                "postgres://owner:second-secret@db/app",
+            ),
+        ],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("first-secret") && !stdout.contains("second-secret"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("DATABASE_MIGRATION_URL=postgres://owner:****@db/app"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,150 @@
+use sigmasight::config::DatabaseUrl;
+use sqlx::Executor;
+
+use crate::helpers::{admin_url, connect, migrated_database, with_database, TestApp};
+
+fn with_sslmode(database: &str, mode: &str) -> String {
+    format!("{database}?sslmode={mode}")
+}
+
+#[tokio::test]
+async fn sslmode_from_the_url_is_honoured() {
+    // The test server has TLS off: `require` must fail rather than fall back to plain text,
+    // while `disable` and `prefer` connect.
+    let database = with_database(&admin_url(), "postgres");
+
+    for mode in ["disable", "prefer"] {
+        let url = DatabaseUrl::parse(&with_sslmode(&database, mode)).unwrap();
+        sqlx::PgConnection::connect_with_options(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+    }
+    for mode in ["require", "verify-full"] {
+        let url = DatabaseUrl::parse(&with_sslmode(&database, mode)).unwrap();
+        let error = sqlx::PgConnection::connect_with_options(&url)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().to_lowercase().contains("tls"),
+            "{mode}: {error}"
+        );
+    }
+}
+
+trait ConnectWith {
+    async fn connect_with_options(url: &DatabaseUrl) -> Result<sqlx::PgConnection, sqlx::Error>;
+}
+
+impl ConnectWith for sqlx::PgConnection {
+    async fn connect_with_options(url: &DatabaseUrl) -> Result<sqlx::PgConnection, sqlx::Error> {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect_with(&url.connect_options()).await
+    }
+}
+
+#[tokio::test]
+async fn a_connection_killed_by_the_server_is_replaced_before_a_request_uses_it() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/api/v1/health").await.status(), 200);
+    let name = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+
+    // Kill the pooled connection(s), as a database restart or failover would.
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .fetch_all(&mut connect(&admin_url()).await)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the pool held a connection");
+
+    assert_eq!(
+        app.get("/api/v1/health").await.status(),
+        200,
+        "the dead connection was handed out"
+    );
+}
+
+#[tokio::test]
+async fn daily_prices_keeps_exact_decimals_and_refuses_malformed_bars() {
+    let database = migrated_database().await;
+    let mut conn = connect(&database).await;
+    let insert = |values: &str| {
+        format!(
+            "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source) VALUES {values}"
+        )
+    };
+
+    conn.execute(
+        insert("('BRK.B', '2025-01-02', 1.000001, 2.5, 0.1, 2.123456, 2.1, 100, 'fmp')").as_str(),
+    )
+    .await
+    .expect("a well-formed bar");
+    let close: String =
+        sqlx::query_scalar("SELECT close::text FROM daily_prices WHERE symbol = 'BRK.B'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(close, "2.123456");
+
+    let malformed = [
+        (
+            "high below low",
+            "('A', '2025-01-02', 1, 1, 2, 1, 1, 1, 'fmp')",
+        ),
+        (
+            "negative price",
+            "('A', '2025-01-03', -1, 2, -1, 1, 1, 1, 'fmp')",
+        ),
+        (
+            "close above high",
+            "('A', '2025-01-06', 1, 2, 1, 3, 3, 1, 'fmp')",
+        ),
+        (
+            "open below low",
+            "('A', '2025-01-07', 0.5, 2, 1, 1, 1, 1, 'fmp')",
+        ),
+        (
+            "negative volume",
+            "('A', '2025-01-08', 1, 2, 1, 1, 1, -5, 'fmp')",
+        ),
+        (
+            "lower-case symbol",
+            "('aapl', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+    ];
+    for (what, values) in malformed {
+        assert!(
+            conn.execute(insert(values).as_str()).await.is_err(),
+            "{what} was accepted"
+        );
+    }
+    conn.execute(insert("('BRK.B', '2025-01-02', 1, 2, 1, 1, 1, 1, 'polygon')").as_str())
+        .await
+        .expect_err("one bar per symbol and day");
+}
+
+#[tokio::test]
+async fn etl_run_rows_are_consistent_about_being_finished() {
+    let database = migrated_database().await;
+    let mut conn = connect(&database).await;
+
+    conn.execute("INSERT INTO etl_run (status) VALUES ('running')")
+        .await
+        .expect("a running run");
+    conn.execute("INSERT INTO etl_run (status, finished_at) VALUES ('succeeded', now())")
+        .await
+        .expect("a finished run");
+    assert!(conn
+        .execute("INSERT INTO etl_run (status) VALUES ('succeeded')")
+        .await
+        .is_err());
+    assert!(conn
+        .execute("INSERT INTO etl_run (status, finished_at) VALUES ('bogus', now())")
+        .await
+        .is_err());
+}

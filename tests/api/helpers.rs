@@ -1,0 +1,393 @@
+//! The test harness: fresh databases, the app in-process on `127.0.0.1:0`, the binary as a
+//! subprocess, and a TCP proxy in front of Postgres that can be cut, restored or slowed.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use figment::Figment;
+use serde_json::Value;
+use sigmasight::config::{Config, DatabaseUrl};
+use sigmasight::server::Server;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// The server tests create their databases on.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL must name a PostgreSQL server where tests may create databases; \
+         scripts/test.sh starts a throwaway one",
+    )
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let mut url = Url::parse(url).expect("a valid URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A new, empty database; its URL.
+pub async fn fresh_database() -> String {
+    let admin = admin_url();
+    let name = format!("sigmasight_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to DATABASE_URL");
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create a test database");
+    conn.close().await.ok();
+    with_database(&admin, &name)
+}
+
+/// A new database with every migration applied; its URL.
+pub async fn migrated_database() -> String {
+    let url = fresh_database().await;
+    sigmasight::migrate::run(&DatabaseUrl::parse(&url).unwrap())
+        .await
+        .expect("migrate a fresh database");
+    url
+}
+
+/// A direct connection, for arranging and asserting.
+pub async fn connect(url: &str) -> PgConnection {
+    PgConnection::connect(url)
+        .await
+        .expect("connect to the test database")
+}
+
+/// A configuration over the defaults: `database_url` plus `customize`'s values.
+pub fn config(database_url: &str, customize: impl FnOnce(Figment) -> Figment) -> Config {
+    let figment = customize(sigmasight::config::defaults().merge(("database_url", database_url)));
+    Config::from_figment(&figment).expect("a valid test configuration")
+}
+
+/// The application served in-process on `127.0.0.1:0`.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The database it serves from.
+    pub database_url: String,
+    /// A client with no proxy and a generous timeout.
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// On a fresh database, migrated by the app at start-up; returns once it is ready.
+    pub async fn spawn() -> Self {
+        let app = Self::spawn_with(&fresh_database().await, |f| f).await;
+        app.wait_until_ready().await;
+        app
+    }
+
+    /// With `database_url` and configuration of the test's choosing; returns once bound.
+    pub async fn spawn_with(
+        database_url: &str,
+        customize: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
+        let config = config(database_url, customize);
+        let server = Server::bind(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind the test server");
+        let address = format!("http://{}", server.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            database_url: database_url.to_owned(),
+            client: client(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Polls readiness until 200 (10 s at most).
+    pub async fn wait_until_ready(&self) {
+        let ready = poll(Duration::from_secs(10), || async {
+            self.get("/api/v1/health").await.status() == 200
+        })
+        .await;
+        assert!(ready, "the app did not become ready within 10 s");
+    }
+
+    /// Triggers graceful shutdown and returns what `run_until` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .take()
+            .unwrap()
+            .await
+            .expect("the server task panicked")
+    }
+}
+
+/// An HTTP client for tests: no proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Calls `check` every 50 ms until it returns true or `within` passes; whether it did.
+pub async fn poll<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A TCP proxy in front of Postgres that a test can cut (existing connections dropped, new ones
+/// refused), restore, or slow down (a delay before each chunk the server sends back).
+pub struct DbProxy {
+    addr: SocketAddr,
+    state: Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    down: AtomicBool,
+    delay_ms: AtomicU64,
+    connections: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl DbProxy {
+    /// Starts a proxy to the server of `database_url`.
+    pub async fn start(database_url: &str) -> Self {
+        let url = Url::parse(database_url).unwrap();
+        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(ProxyState::default());
+        let accept_state = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if accept_state.down.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let state = Arc::clone(&accept_state);
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(outbound) = TcpStream::connect(&target).await {
+                        forward(inbound, outbound, state).await;
+                    }
+                });
+                accept_state.connections.lock().unwrap().push(task);
+            }
+        });
+        Self { addr, state }
+    }
+
+    /// `database_url` rewritten to go through this proxy.
+    pub fn url(&self, database_url: &str) -> String {
+        let mut url = Url::parse(database_url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(self.addr.port())).unwrap();
+        url.to_string()
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.state.down.store(true, Ordering::SeqCst);
+        for task in self.state.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Delays every chunk from the server by `delay`.
+    pub fn slow_down(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+async fn forward(inbound: TcpStream, outbound: TcpStream, state: Arc<ProxyState>) {
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut server_read, mut server_write) = outbound.into_split();
+    let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+    let downstream = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let delay = state.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = upstream => {}
+        () = downstream => {}
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `sigmasight` binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_sigmasight")
+}
+
+/// Runs the binary to completion with only `env` in its environment.
+pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the binary")
+}
+
+/// The binary running in the background, its stdout (JSON log lines) collected.
+pub struct Process {
+    child: tokio::process::Child,
+    /// The port it was told to listen on.
+    pub port: u16,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// Starts `sigmasight serve` on a free port with only `env` (plus `PORT`) in its environment.
+    pub fn serve(env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut child = tokio::process::Command::new(binary())
+            .arg("serve")
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the binary");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stdout);
+        let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            port,
+            stdout,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until `/health` answers 200 (10 s at most).
+    pub async fn wait_until_live(&self) {
+        let url = format!("{}/health", self.address());
+        let client = client();
+        let live = poll(Duration::from_secs(10), || async {
+            matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
+        assert!(
+            live,
+            "the binary did not answer /health within 10 s: {:?}",
+            self.log_lines()
+        );
+    }
+
+    /// Every stdout line so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Every stdout line so far, parsed as JSON (a line that is not JSON fails the test).
+    pub fn logs(&self) -> Vec<Value> {
+        self.log_lines()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    /// Waits (5 s at most) for a log line matching `predicate`.
+    pub async fn wait_for_log(&self, predicate: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        poll(Duration::from_secs(5), || {
+            found = self.logs().into_iter().find(|l| predicate(l));
+            std::future::ready(found.is_some())
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("no matching log line in {:#?}", self.log_lines()))
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the process is running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("send SIGTERM");
+    }
+
+    /// Waits for the process to exit (`within` at most).
+    pub async fn wait(&mut self, within: Duration) -> ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the process did not exit in time")
+            .expect("wait for the process")
+    }
+}

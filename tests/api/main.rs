@@ -1,0 +1,15 @@
+//! Integration tests: the real binary and the real library against a real PostgreSQL.
+//!
+//! `DATABASE_URL` names a server where each test creates its own database (`scripts/test.sh`
+//! starts a throwaway one when it is unset).
+
+mod config;
+mod cors;
+mod database;
+mod errors;
+mod health;
+mod helpers;
+mod logging;
+mod migrations;
+mod request_id;
+mod shutdown;
