@@ -144,14 +144,15 @@ pub async fn command(url: &DatabaseUrl) -> Result<Report, MigrationError> {
         .map(|m| format!("{} {}", m.version, m.description))
         .collect();
     if !report.unknown_versions.is_empty() {
+        let versions: Vec<String> = report.unknown_versions.iter().map(i64::to_string).collect();
         tracing::warn!(
-            versions = ?report.unknown_versions,
+            versions = versions.join(", "),
             "the database has migrations this binary does not know (applied by a newer release); continuing"
         );
     }
     tracing::info!(
         applied = applied.len(),
-        migrations = ?applied,
+        migrations = applied.join(", "),
         "migrations are up to date"
     );
     Ok(report)
