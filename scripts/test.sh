@@ -16,6 +16,14 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "no OpenSSL in the dependency tree"
+if cargo tree --locked --target all -i openssl-sys >/dev/null 2>&1; then
+  cargo tree --locked --target all -i openssl-sys
+  echo "error: openssl-sys is in the dependency tree; TLS must come from rustls" >&2
+  exit 1
+fi
+echo "openssl-sys: absent"
+
 step "lint: Dockerfile, shell scripts, Railway files, compose file"
 if command -v hadolint >/dev/null 2>&1; then
   hadolint Dockerfile && echo "hadolint: clean"

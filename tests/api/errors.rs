@@ -197,3 +197,76 @@ async fn a_request_past_the_timeout_gets_a_timeout_error() {
     assert_eq!(response.status(), 503);
     assert_error_shape(&response.json().await.unwrap(), "timeout");
 }
+
+/// Log lines captured in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_internal_error_is_opaque_to_the_client_and_its_cause_is_logged_once() {
+    use tower::ServiceExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let logs = LogBuffer::default();
+    let subscriber =
+        tracing_subscriber::registry().with(sigmasight::telemetry::JsonLayer::new(logs.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let config = config("postgres://unused@127.0.0.1:9/unused", |f| f);
+    let routes = Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            Err::<(), _>(sigmasight::http::AppError::Internal(anyhow::anyhow!(
+                "relation \"secret_table\" does not exist"
+            )))
+        }),
+    );
+    let request = axum::http::Request::get("/boom")
+        .header("x-request-id", "boom-1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+
+    let response = sigmasight::http::with_middleware(routes, &config)
+        .oneshot(request)
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 500);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": {"code": "internal", "message": "internal server error", "request_id": "boom-1"}})
+    );
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let causes: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| {
+            l["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("secret_table"))
+        })
+        .collect();
+    assert_eq!(causes.len(), 1, "{text}");
+    assert_eq!(causes[0]["level"], "error");
+    assert_eq!(causes[0]["request_id"], "boom-1");
+}
