@@ -5,7 +5,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use sigmasight::http::extract::Json;
 
-use crate::helpers::{client, config, migrated_database, DbProxy, TestApp};
+use crate::helpers::{client, config, TestApp};
 
 fn assert_error_shape(body: &Value, code: &str) {
     let error = &body["error"];
@@ -181,14 +181,8 @@ async fn raw_http(address: &str, request: &str) -> String {
 
 #[tokio::test]
 async fn a_request_past_the_timeout_gets_a_timeout_error() {
-    let database = migrated_database().await;
-    let proxy = DbProxy::start(&database).await;
-    let app = TestApp::spawn_with(&proxy.url(&database), |f| {
-        f.merge(("migrate_on_start", false))
-            .merge(("request_timeout_seconds", 1))
-    })
-    .await;
-    assert_eq!(app.get("/api/v1/health").await.status(), 200);
+    let (app, proxy) =
+        TestApp::spawn_behind_proxy(|f| f.merge(("request_timeout_seconds", 1))).await;
     // Slower than the request timeout, faster than readiness's own 2 s database timeout.
     proxy.slow_down(Duration::from_millis(1500));
 

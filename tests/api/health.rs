@@ -37,13 +37,7 @@ async fn readiness_reports_database_migrations_version_and_commit() {
 
 #[tokio::test]
 async fn readiness_is_503_while_the_database_is_unreachable_and_recovers_without_a_restart() {
-    let database = migrated_database().await;
-    let proxy = DbProxy::start(&database).await;
-    let app = TestApp::spawn_with(&proxy.url(&database), |f| {
-        f.merge(("migrate_on_start", false))
-    })
-    .await;
-    assert_eq!(app.get("/api/v1/health").await.status(), 200);
+    let (app, proxy) = TestApp::spawn_behind_proxy(|f| f).await;
 
     proxy.cut();
     let response = app.get("/api/v1/health").await;
@@ -69,13 +63,7 @@ async fn readiness_is_503_while_the_database_is_unreachable_and_recovers_without
 
 #[tokio::test]
 async fn readiness_gives_up_on_a_hanging_database_after_its_own_short_timeout() {
-    let database = migrated_database().await;
-    let proxy = DbProxy::start(&database).await;
-    let app = TestApp::spawn_with(&proxy.url(&database), |f| {
-        f.merge(("migrate_on_start", false))
-    })
-    .await;
-    assert_eq!(app.get("/api/v1/health").await.status(), 200);
+    let (app, proxy) = TestApp::spawn_behind_proxy(|f| f).await;
 
     proxy.slow_down(Duration::from_secs(20));
     let started = std::time::Instant::now();

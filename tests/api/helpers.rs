@@ -111,6 +111,19 @@ impl TestApp {
         }
     }
 
+    /// On a migrated database reached through a [`DbProxy`] the test can cut or slow down;
+    /// returns once readiness is 200.
+    pub async fn spawn_behind_proxy(customize: impl FnOnce(Figment) -> Figment) -> (Self, DbProxy) {
+        let database = migrated_database().await;
+        let proxy = DbProxy::start(&database).await;
+        let app = Self::spawn_with(&proxy.url(&database), |f| {
+            customize(f.merge(("migrate_on_start", false)))
+        })
+        .await;
+        app.wait_until_ready().await;
+        (app, proxy)
+    }
+
     /// GET `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
