@@ -42,8 +42,11 @@ fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
-  # shellcheck disable=SC2119 # no extra server settings
   postgres_start_throwaway
+fi
+if [ -z "${TLS_DATABASE_URL:-}" ]; then
+  step "starting a throwaway PostgreSQL that accepts TLS only"
+  postgres_start_tls_throwaway
 fi
 
 step "tests"

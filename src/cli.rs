@@ -76,7 +76,7 @@ pub fn exit_code(outcome: Result<(), Failure>) -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
         Err(Failure::Run(error)) => {
-            eprintln!("sigmasight: {error:#}");
+            eprintln!("sigmasight: {}", telemetry::anyhow_chain(&error));
             ExitCode::from(EXIT_FAILURE)
         }
     }
@@ -106,7 +106,7 @@ pub async fn serve() -> Result<(), Failure> {
     let config = load()?;
     server::serve(config).await.map_err(|error| {
         tracing::error!(
-            error = format!("{error:#}"),
+            error = telemetry::anyhow_chain(&error),
             "the server stopped with an error"
         );
         Failure::Run(error)

@@ -129,17 +129,29 @@ impl Visit for JsonVisitor {
     }
 }
 
-/// An error and its causes on one line: `outer: inner: root`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
+/// An error and its causes on one line, `outer: inner: root`, each cause once: libraries often
+/// repeat their source's text in their own message, and a chain printed naively says
+/// everything twice.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    chain_text(std::iter::successors(Some(error), |e| e.source()))
+}
+
+/// [`error_chain`] for an `anyhow::Error`, context included.
+pub fn anyhow_chain(error: &anyhow::Error) -> String {
+    chain_text(error.chain())
+}
+
+fn chain_text<'a>(errors: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut text = String::new();
+    for error in errors {
+        let message = error.to_string();
+        if text.contains(&message) {
+            continue;
         }
-        source = cause.source();
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
     }
     text
 }
@@ -197,5 +209,20 @@ mod tests {
         assert_eq!(line["ok"], false);
         assert_eq!(line["message"], "something happened");
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot connect: {0}")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        let error = anyhow::Error::new(Outer(std::io::Error::other("refused")))
+            .context("migrations failed");
+
+        assert_eq!(
+            anyhow_chain(&error),
+            "migrations failed: cannot connect: refused"
+        );
     }
 }

@@ -1,9 +1,14 @@
 # shellcheck shell=bash
 # Throwaway PostgreSQL clusters for tests and benchmarks: initdb into a temporary directory,
 # start on a free loopback port, remove everything on exit. Source this file, then call
-# `postgres_start_throwaway`; it exports DATABASE_URL (superuser, trust auth on loopback).
+#
+#   postgres_start_throwaway       # exports DATABASE_URL (superuser, trust auth on loopback)
+#   postgres_start_tls_throwaway   # exports TLS_DATABASE_URL, TLS_CA_FILE, TLS_WRONG_CA_FILE:
+#                                  # a cluster that accepts TLS connections only
 #
 # initdb and postgres refuse to run as root; as root they run as the `postgres` user.
+
+PG_THROWAWAY_DIRS=()
 
 postgres_bindir() {
   local dir
@@ -37,30 +42,38 @@ postgres_as_owner() {
   fi
 }
 
-# postgres_start_throwaway [extra postgres -c settings...]
-postgres_start_throwaway() {
-  local bindir
-  if ! bindir=$(postgres_bindir); then
+# postgres_init_cluster: creates and initialises a cluster directory in PG_CLUSTER_DIR.
+postgres_init_cluster() {
+  if ! PG_THROWAWAY_BINDIR=$(postgres_bindir); then
     echo "error: the PostgreSQL server (initdb, pg_ctl) is not installed." >&2
     echo "       Install it (Debian/Ubuntu: apt-get install postgresql), or set DATABASE_URL" >&2
     echo "       to a server where the tests may create databases." >&2
     return 1
   fi
+  export PG_THROWAWAY_BINDIR
   if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
     echo "error: running as root, but there is no 'postgres' user to run the server as." >&2
     return 1
   fi
-  PG_THROWAWAY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-pg.XXXXXX")
-  if [ "$(id -u)" = 0 ]; then
-    chown postgres: "$PG_THROWAWAY_DIR"
-  fi
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-pg.XXXXXX")
+  PG_THROWAWAY_DIRS+=("$dir")
   trap postgres_stop_throwaway EXIT
-  postgres_as_owner "$bindir/initdb" -D "$PG_THROWAWAY_DIR/data" -U postgres -A trust \
-    -E UTF8 --locale=C --no-sync >"$PG_THROWAWAY_DIR/initdb.log" 2>&1 || {
-    cat "$PG_THROWAWAY_DIR/initdb.log" >&2
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+  fi
+  postgres_as_owner "$PG_THROWAWAY_BINDIR/initdb" -D "$dir/data" -U postgres -A trust \
+    -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 || {
+    cat "$dir/initdb.log" >&2
     return 1
   }
-  local port settings="" setting
+  PG_CLUSTER_DIR=$dir
+}
+
+# postgres_run_cluster DIR [setting...]: starts the cluster on a free port, in PG_CLUSTER_PORT.
+postgres_run_cluster() {
+  local dir=$1 port settings="" setting
+  shift
   # Durability is pointless in a cluster deleted at exit; dropping it makes tests faster.
   for setting in listen_addresses=127.0.0.1 fsync=off synchronous_commit=off \
     full_page_writes=off max_connections=400 "$@"; do
@@ -68,21 +81,69 @@ postgres_start_throwaway() {
   done
   for _ in 1 2 3; do
     port=$(postgres_free_port) || return 1
-    if postgres_as_owner "$bindir/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" -w -t 60 \
-      -o "-p $port -k $PG_THROWAWAY_DIR $settings" start >/dev/null; then
-      export PG_THROWAWAY_BINDIR="$bindir"
-      export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
-      echo "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+    if postgres_as_owner "$PG_THROWAWAY_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k $dir $settings" start >/dev/null; then
+      PG_CLUSTER_PORT=$port
       return 0
     fi
   done
-  cat "$PG_THROWAWAY_DIR/server.log" >&2
+  cat "$dir/server.log" >&2
   return 1
 }
 
-postgres_stop_throwaway() {
-  if [ -n "${PG_THROWAWAY_DIR:-}" ] && [ -d "$PG_THROWAWAY_DIR" ]; then
-    postgres_as_owner "$PG_THROWAWAY_BINDIR/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_THROWAWAY_DIR"
+postgres_start_throwaway() {
+  postgres_init_cluster || return 1
+  postgres_run_cluster "$PG_CLUSTER_DIR" || return 1
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_CLUSTER_PORT/postgres"
+  echo "throwaway PostgreSQL $("$PG_THROWAWAY_BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_CLUSTER_PORT"
+}
+
+# A cluster that refuses plain-text TCP connections, with a test CA made here: TLS_CA_FILE
+# signed the server's certificate (for 127.0.0.1 and localhost), TLS_WRONG_CA_FILE did not.
+postgres_start_tls_throwaway() {
+  local dir tls
+  command -v openssl >/dev/null || {
+    echo "error: openssl (the command-line tool) is needed to make the test CA" >&2
+    return 1
+  }
+  postgres_init_cluster || return 1
+  dir=$PG_CLUSTER_DIR
+  tls="$dir/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sigmasight test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=some other CA" \
+    -keyout "$tls/wrong-ca.key" -out "$tls/wrong-ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/san.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+    -CAcreateserial -days 2 -extfile "$tls/san.ext" -out "$tls/server.crt" 2>/dev/null
+  chmod 600 "$tls/server.key"
+  chmod 755 "$tls"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$tls"
   fi
+  # TLS or nothing over TCP; the Unix socket stays open for administration.
+  postgres_as_owner tee "$dir/data/pg_hba.conf" >/dev/null <<'HBA'
+local     all all              trust
+hostssl   all all 127.0.0.1/32 trust
+hostnossl all all 127.0.0.1/32 reject
+HBA
+  postgres_run_cluster "$dir" ssl=on "ssl_cert_file=$tls/server.crt" \
+    "ssl_key_file=$tls/server.key" || return 1
+  export TLS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_CLUSTER_PORT/postgres"
+  export TLS_CA_FILE="$tls/ca.pem" TLS_WRONG_CA_FILE="$tls/wrong-ca.pem"
+  echo "throwaway PostgreSQL with TLS only on 127.0.0.1:$PG_CLUSTER_PORT"
+}
+
+postgres_stop_throwaway() {
+  local dir
+  for dir in "${PG_THROWAWAY_DIRS[@]}"; do
+    if [ -d "$dir" ]; then
+      postgres_as_owner "$PG_THROWAWAY_BINDIR/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+      rm -rf "$dir"
+    fi
+  done
+  PG_THROWAWAY_DIRS=()
 }

@@ -27,6 +27,13 @@ impl DatabaseUrl {
                 url.scheme()
             ));
         }
+        // sqlx reads the CA file only when it connects; a typo should stop the program now,
+        // with the file named, not fail every connection later.
+        if let Some((_, path)) = url.query_pairs().find(|(k, _)| k == "sslrootcert") {
+            std::fs::metadata(path.as_ref()).map_err(|e| {
+                format!("naming an sslrootcert file \"{path}\" that cannot be read ({e})")
+            })?;
+        }
         let options = PgConnectOptions::from_str(raw)
             .map_err(|e| scrub(&e.to_string(), url.password()))?
             .application_name("sigmasight");
@@ -123,6 +130,18 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://u:p@h/db").is_err());
         let err = DatabaseUrl::parse("postgres://u:hunter22@h/db?sslmode=sometimes").unwrap_err();
         assert!(!err.contains("hunter22"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_sslrootcert_is_refused_naming_the_file() {
+        let err = DatabaseUrl::parse(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("\"/nonexistent/ca.pem\" that cannot be read"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::request_context;
+use crate::telemetry;
 
 /// Everything a handler or middleware can answer with instead of success. User-facing variants
 /// carry a stable machine-readable `code`; internal failures are collapsed into an opaque 500
@@ -106,7 +107,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let message = match &self {
             Self::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error");
+                tracing::error!(error = telemetry::anyhow_chain(cause), "internal error");
                 "internal server error".to_owned()
             }
             other => other.to_string(),

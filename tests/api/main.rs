@@ -13,3 +13,4 @@ mod logging;
 mod migrations;
 mod request_id;
 mod shutdown;
+mod tls;

@@ -197,3 +197,38 @@ async fn an_edited_migration_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn three_replicas_starting_together_on_an_empty_database_all_become_ready() {
+    let database = fresh_database().await;
+
+    let replicas: Vec<_> = (0..3)
+        .map(|_| crate::helpers::Process::serve(&[("DATABASE_URL", &database)]))
+        .collect();
+
+    let client = crate::helpers::client();
+    for replica in &replicas {
+        let url = format!("{}/api/v1/health", replica.address());
+        let ready = crate::helpers::poll(Duration::from_secs(20), || async {
+            matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
+        assert!(ready, "replica on port {} never became ready", replica.port);
+    }
+    let versions = applied_versions(&database).await;
+    assert_eq!(versions.len(), migration_count());
+    assert!(
+        versions.iter().all(|(_, count)| *count == 1),
+        "{versions:?}"
+    );
+    let applying: usize = replicas
+        .iter()
+        .flat_map(|r| r.logs())
+        .filter(|l| l["message"] == "applied migration")
+        .count();
+    assert_eq!(
+        applying,
+        migration_count(),
+        "each migration applied by exactly one replica"
+    );
+}
