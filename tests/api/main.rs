@@ -12,5 +12,6 @@ mod helpers;
 mod logging;
 mod migrations;
 mod request_id;
+mod roles;
 mod shutdown;
 mod tls;
