@@ -10,14 +10,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The distribution's docker client has BuildKit built in; docker-compose 1.29 builds through
-# whichever `docker` comes first on PATH.
-export PATH="/usr/bin:/usr/sbin:$PATH"
-export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
+# shellcheck source=scripts/lib/docker.sh
+source scripts/lib/docker.sh
 
 MAX_IMAGE_BYTES=$((25 * 1000 * 1000))
 RUN_ID="sigmasight-imgtest-$$"
 TAG="sigmasight-backend:$RUN_ID"
+PREV_COMMIT="prev-$$" # the previous release's revision label (short: rollback tags use 12 chars)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$RUN_ID.XXXXXX")
 passed=0
 failed=0
@@ -31,17 +30,12 @@ check() { # check "description" command...
 }
 step() { printf '\n-- %s\n' "$*"; }
 
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-else
-  compose=(docker-compose)
-fi
-
 cleanup() {
   docker rm -f "$RUN_ID-api" "$RUN_ID-pg" >/dev/null 2>&1 || true
   docker network rm "$RUN_ID" >/dev/null 2>&1 || true
   "${compose[@]}" -p "$RUN_ID" down -v --remove-orphans >/dev/null 2>&1 || true
-  docker image rm "$TAG" "$TAG-rebuild" "sigmasight-backend:$RUN_ID-compose" >/dev/null 2>&1 || true
+  docker image rm "$TAG" "$TAG-rebuild" "$TAG-prev" "sigmasight-backend:$RUN_ID-compose" >/dev/null 2>&1 || true
+  docker image rm "sigmasight-backend:rollback-$PREV_COMMIT" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -178,6 +172,19 @@ if [ ${#cold_flag[@]} -gt 0 ]; then
   check "the rebuild takes under half the cold build" awk -v r="$rebuild_seconds" -v c="$cold_seconds" 'BEGIN { exit !(r < 0.5 * c) }'
 fi
 
+# --- the previous release: the same source without its newest migration ---------------------
+step "build the previous release (one migration fewer)"
+cp -a "$WORK/context" "$WORK/context-prev"
+newest=$(find "$WORK/context-prev/migrations" -name '*.sql' | sort | tail -n 1)
+rm "$newest"
+prev_args=("${build_args[@]}" --build-arg "GIT_COMMIT=$PREV_COMMIT")
+if docker build --progress=plain "${prev_args[@]}" -t "$TAG-prev" "$WORK/context-prev" >"$WORK/prev.log" 2>&1; then
+  pass "the previous release builds (without $(basename "$newest"))"
+else
+  tail -n 40 "$WORK/prev.log"
+  fail "the previous release builds"
+fi
+
 # --- compose ---------------------------------------------------------------------------------
 step "${compose[*]} up -d --build"
 compose_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -202,6 +209,33 @@ check "every compose service is healthy" $healthy
 headers=$(curl -s -D - -o /dev/null -H 'X-Request-ID: compose-smoke-1' "http://127.0.0.1:$compose_port/health" || true)
 check "the API answers on the published port, echoing the request id" grep -qi '^x-request-id: compose-smoke-1' <<<"${headers//$'\r'/}"
 check "compose readiness is 200" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$compose_port/api/v1/health")" = 200 ]
+
+step "roll back to the previous release on the database the current one migrated"
+if COMPOSE_ARGS="-p $RUN_ID" scripts/rollback.sh "$TAG-prev" >>"$WORK/compose.log" 2>&1; then
+  pass "scripts/rollback.sh recreates api from the previous image"
+else
+  tail -n 20 "$WORK/compose.log"
+  fail "scripts/rollback.sh recreates api from the previous image"
+fi
+api_container=$(docker ps -q --filter "label=com.docker.compose.project=$RUN_ID" --filter "label=com.docker.compose.service=api")
+running_revision=$(docker inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$api_container" 2>/dev/null || true)
+check "api now runs the previous release ($PREV_COMMIT)" [ "$running_revision" = "$PREV_COMMIT" ]
+rolled_back_ready=""
+for _ in $(seq 1 60); do
+  rolled_back_ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$compose_port/api/v1/health" || true)
+  [ "$rolled_back_ready" = 200 ] && break
+  sleep 1
+done
+check "the previous release is ready on the newer schema" [ "$rolled_back_ready" = 200 ]
+healthy=false
+for _ in $(seq 1 60); do
+  if all_healthy; then healthy=true; break; fi
+  sleep 1
+done
+check "every compose service is healthy after the rollback" $healthy
+scripts/rollback.sh list >"$WORK/rollback-list.txt" 2>&1 || true
+check "rollback.sh list shows images with their commit labels" grep -q "$PREV_COMMIT" "$WORK/rollback-list.txt"
+
 "${compose[@]}" -p "$RUN_ID" down -v >>"$WORK/compose.log" 2>&1
 check "compose down -v leaves no container" [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$RUN_ID")" ]
 check "compose down -v leaves no volume" [ -z "$(docker volume ls -q --filter "label=com.docker.compose.project=$RUN_ID")" ]
