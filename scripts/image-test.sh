@@ -76,7 +76,7 @@ started=$(date +%s.%N)
 if ! docker build --progress=plain "${cold_flag[@]}" "${build_args[@]}" -t "$TAG" "$WORK/context" >"$WORK/build.log" 2>&1; then
   tail -n 60 "$WORK/build.log"
   fail "the image builds"
-  echo "image tests: $passed passed, $failed failed"
+  echo "image-tests: $passed passed, $failed failed"
   exit 1
 fi
 cold_seconds=$(since "$started")
@@ -241,5 +241,5 @@ check "compose down -v leaves no container" [ -z "$(docker ps -aq --filter "labe
 check "compose down -v leaves no volume" [ -z "$(docker volume ls -q --filter "label=com.docker.compose.project=$RUN_ID")" ]
 
 echo
-echo "image tests: $passed passed, $failed failed"
+echo "image-tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
