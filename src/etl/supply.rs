@@ -340,6 +340,7 @@ async fn accept(
 fn record_rejects(provider: Provider, checked: &Checked, report: &mut Report) {
     report.rejected += checked.rejects.len() as u64;
     let mut symbols: Vec<&str> = checked.rejects.iter().map(|r| r.symbol.as_str()).collect();
+    symbols.sort_unstable();
     symbols.dedup();
     for symbol in symbols {
         let mine: Vec<_> = checked

@@ -889,3 +889,19 @@ async fn api_keys_never_reach_a_log_line_or_an_error() {
         );
     }
 }
+
+#[test]
+fn a_missing_primary_key_or_a_day_not_closed_yet_exits_2_with_a_sentence() {
+    let database = "postgres://u@127.0.0.1:9/nothing";
+
+    let no_key = crate::helpers::run_binary(&["etl"], &[("DATABASE_URL", database)]);
+    let future = crate::helpers::run_binary(
+        &["etl", "--date", "2999-01-04"],
+        &[("DATABASE_URL", database), ("FMP_API_KEY", FMP_KEY)],
+    );
+
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("FMP_API_KEY: required"));
+    assert_eq!(future.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&future.stderr).contains("2999-01-04 has not closed yet"));
+}
