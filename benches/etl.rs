@@ -87,8 +87,9 @@ async fn fresh_database(admin: &str) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL must name a server where a database may be created"))?;
+    let admin = std::env::var("DATABASE_URL").map_err(|_| {
+        anyhow::anyhow!("DATABASE_URL must name a server where a database may be created")
+    })?;
     let database = fresh_database(&admin).await?;
     sigmasight::migrate::run(&DatabaseUrl::parse(&database).map_err(anyhow::Error::msg)?).await?;
 
@@ -117,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
         .merge(("etl_deadline_seconds", 3600));
     let config = Config::from_figment(&figment)?;
     let options = Options {
-        now: Utc.with_ymd_and_hms(2026, 1, 2, 17, 0, 0).single().unwrap_or_else(Utc::now),
+        now: Utc
+            .with_ymd_and_hms(2026, 1, 2, 17, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now),
         retry: RetryPolicy::new(2),
         request_timeout: Duration::from_secs(30),
         concurrency: 4,
@@ -155,7 +159,10 @@ async fn main() -> anyhow::Result<()> {
         second.finish.counts.inserted,
         second.finish.counts.updated
     );
-    println!("  peak RSS after both runs (VmHWM): {:.1} MB", peak_rss_mb());
+    println!(
+        "  peak RSS after both runs (VmHWM): {:.1} MB",
+        peak_rss_mb()
+    );
 
     // The upsert alone: 200,000 new bars, pre-built, in batches of the default size.
     let db = sqlx::PgPool::connect(&database).await?;
@@ -178,17 +185,24 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
+    let upsert = |bars: Vec<(Bar, Provider)>| {
+        let db = db.clone();
+        async move {
+            // The ETL's own loader, fed pre-built bars: its batching and parallel writes.
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            let loader = tokio::spawn(load::consume(db, rx, batch));
+            for chunk in bars.chunks(1000) {
+                tx.send(load::Message::Bars(chunk.to_vec())).await?;
+            }
+            drop(tx);
+            anyhow::Ok(loader.await??)
+        }
+    };
     let started = Instant::now();
-    let mut inserted = 0;
-    for chunk in bars.chunks(batch) {
-        inserted += load::upsert(&db, chunk).await?.inserted;
-    }
+    let inserted = upsert(bars.clone()).await?.inserted;
     let upsert_time = started.elapsed();
     let started = Instant::now();
-    let mut unchanged = 0;
-    for chunk in bars.chunks(batch) {
-        unchanged += load::upsert(&db, chunk).await?.unchanged;
-    }
+    let unchanged = upsert(bars).await?.unchanged;
     let unchanged_time = started.elapsed();
     println!(
         "upsert alone: {inserted} new bars at {:.0} bars/s; {unchanged} unchanged at {:.0} bars/s (batches of {batch})",

@@ -170,7 +170,8 @@ where
         return Err(EtlError::Locked);
     };
     let db = PgPoolOptions::new()
-        .max_connections(2)
+        // The parallel writers, and one for the run record.
+        .max_connections(load::PARALLEL_WRITES as u32 + 1)
         .acquire_timeout(config.database_pool_timeout)
         .connect_with(config.database_url.connect_options())
         .await;
