@@ -244,7 +244,8 @@ where
     let requested = symbols.len();
     let (tx, rx) = mpsc::channel(8);
     let loader = tokio::spawn(load::consume(db.clone(), rx, config.etl.batch_size));
-    let report = supply::supply(Arc::new(plan.clone_inputs()), symbols, tx, cancel).await;
+    let (from, to) = (plan.from, plan.to);
+    let report = supply::supply(Arc::new(plan), symbols, tx, cancel).await;
     let loaded = loader.await;
     watcher.abort();
 
@@ -257,25 +258,11 @@ where
     runs::finish(db, run_id, &finish).await?;
     Ok(Outcome {
         run_id,
-        from: plan.from,
-        to: plan.to,
+        from,
+        to,
         symbols_requested: requested,
         finish,
     })
-}
-
-impl Plan {
-    fn clone_inputs(&self) -> Self {
-        Self {
-            sources: self.sources.clone(),
-            from: self.from,
-            to: self.to,
-            days: self.days.clone(),
-            today: self.today,
-            deadline: self.deadline,
-            concurrency: self.concurrency,
-        }
-    }
 }
 
 /// The status and the record of a run from what fetching and loading reported.
