@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config, ConfigError};
-use crate::{healthcheck, migrate, server, telemetry};
+use crate::config::{self, Config, ConfigError, Provider};
+use crate::etl::{self, runs::Status, Dates, EtlError};
+use crate::{healthcheck, migrate, server, shutdown, telemetry};
 
 /// SigmaSight backend: portfolio-analytics API, migrations and market-data ETL in one binary.
 ///
@@ -39,12 +41,53 @@ pub enum Command {
     Healthcheck,
     /// Print the effective configuration and where each value came from, secrets redacted.
     Config,
+    /// Load daily OHLCV bars for the tracked universe, record the run in etl_run, and exit.
+    ///
+    /// By default: the latest US trading day whose 16:00 New York close has passed, for the
+    /// active rows of the `symbols` table plus ETL_BENCHMARK_SYMBOLS. FMP is asked first
+    /// (ETL_PRIMARY_PROVIDER), Polygon for what FMP could not supply. It never migrates.
+    ///
+    /// Exit codes: 0 succeeded; 1 failed; 2 configuration or usage error; 3 partial (some
+    /// symbols not supplied); 4 another run holds the lock (nothing written); 5 cancelled by
+    /// SIGTERM or SIGINT (the current batch committed, the run recorded as cancelled).
+    #[command(
+        after_help = "Exit codes: 0 succeeded, 1 failed, 2 configuration or usage error, \
+        3 partial, 4 another run holds the lock, 5 cancelled. See docs/etl.md."
+    )]
+    Etl(EtlArgs),
+}
+
+/// The options of `sigmasight etl`.
+#[derive(Debug, Args)]
+pub struct EtlArgs {
+    /// Load this trading day (YYYY-MM-DD) instead of the latest completed one.
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "to"])]
+    pub date: Option<NaiveDate>,
+    /// Backfill from this day (YYYY-MM-DD, included); needs --to.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Backfill up to this day (included); a day not closed yet is brought back to the latest
+    /// completed one. Needs --from.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Load these symbols (comma-separated) instead of the tracked universe.
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub symbols: Option<Vec<String>>,
+    /// Ask this provider first (the other remains the fallback when its key is set).
+    #[arg(long, value_enum)]
+    pub provider: Option<Provider>,
 }
 
 /// Exit code for a configuration error.
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code for a failure at run time.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of an ETL run that supplied some symbols but not all.
+pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code of an ETL run refused because another run holds the lock.
+pub const EXIT_LOCKED: u8 = 4;
+/// Exit code of an ETL run stopped by SIGTERM or SIGINT.
+pub const EXIT_CANCELLED: u8 = 5;
 
 /// Why a command failed, deciding its exit code.
 #[derive(Debug)]
@@ -53,6 +96,10 @@ pub enum Failure {
     Config(ConfigError),
     /// The command ran and failed: exit 1.
     Run(anyhow::Error),
+    /// A usage or configuration problem found by the command itself: exit 2.
+    Usage(String),
+    /// The command finished, and its outcome has its own exit code (already reported).
+    Exit(u8),
 }
 
 impl From<ConfigError> for Failure {
@@ -79,6 +126,11 @@ pub fn exit_code(outcome: Result<(), Failure>) -> ExitCode {
             eprintln!("sigmasight: {}", telemetry::anyhow_chain(&error));
             ExitCode::from(EXIT_FAILURE)
         }
+        Err(Failure::Usage(message)) => {
+            eprintln!("sigmasight: {message}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }
 
@@ -132,6 +184,64 @@ pub async fn migrate() -> Result<(), Failure> {
         ),
     }
     Ok(())
+}
+
+/// `sigmasight etl`: one run, one summary line on stdout (and as a JSON log line), and an exit
+/// code per outcome.
+pub async fn etl(args: EtlArgs) -> Result<(), Failure> {
+    let config = load()?;
+    let dates = match (args.date, args.from, args.to) {
+        (Some(day), _, _) => Dates::Day(day),
+        (None, Some(from), Some(to)) => Dates::Range(from, to),
+        _ => Dates::Latest,
+    };
+    let request = etl::Request {
+        dates,
+        symbols: args.symbols,
+        provider: args.provider,
+    };
+    let options = etl::Options::from_config(&config);
+    match etl::run(&config, request, options, shutdown::signal()).await {
+        Ok(outcome) => {
+            let f = &outcome.finish;
+            tracing::info!(
+                run_id = outcome.run_id,
+                status = f.status.as_str(),
+                from = %outcome.from,
+                to = %outcome.to,
+                symbols_requested = outcome.symbols_requested as u64,
+                symbols_succeeded = f.symbols_succeeded,
+                symbols_failed = f.symbols_failed,
+                rows_inserted = f.counts.inserted,
+                rows_updated = f.counts.updated,
+                rows_unchanged = f.counts.unchanged,
+                rows_rejected = f.rejected,
+                providers = f.providers.join(", "),
+                "etl run finished"
+            );
+            println!("sigmasight: {}", outcome.summary());
+            match outcome.status() {
+                Status::Succeeded => Ok(()),
+                Status::Partial => Err(Failure::Exit(EXIT_PARTIAL)),
+                Status::Failed => Err(Failure::Exit(EXIT_FAILURE)),
+                Status::Cancelled => Err(Failure::Exit(EXIT_CANCELLED)),
+            }
+        }
+        Err(EtlError::Locked) => {
+            tracing::warn!("another ETL run holds the lock; exiting without doing anything");
+            println!(
+                "sigmasight: another ETL run holds the lock; this one exits without doing anything"
+            );
+            Err(Failure::Exit(EXIT_LOCKED))
+        }
+        Err(error @ (EtlError::Usage(_) | EtlError::Config(_))) => {
+            Err(Failure::Usage(error.to_string()))
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "etl run failed");
+            Err(Failure::Run(error.into()))
+        }
+    }
 }
 
 /// `sigmasight healthcheck`.

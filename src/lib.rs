@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod etl;
 pub mod healthcheck;
 pub mod http;
 pub mod migrate;

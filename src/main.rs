@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Healthcheck => cli::runtime(false).and_then(|rt| rt.block_on(cli::healthcheck())),
         Command::Migrate => cli::runtime(true).and_then(|rt| rt.block_on(cli::migrate())),
         Command::Serve => cli::runtime(true).and_then(|rt| rt.block_on(cli::serve())),
+        Command::Etl(args) => cli::runtime(true).and_then(|rt| rt.block_on(cli::etl(args))),
     };
     cli::exit_code(outcome)
 }

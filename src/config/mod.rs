@@ -6,6 +6,7 @@
 
 mod database_url;
 mod error;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use database_url::{redact, DatabaseUrl};
 pub use error::ConfigError;
+pub use secret::Secret;
 
 /// The environment variable naming an optional TOML configuration file.
 pub const CONFIG_FILE_VAR: &str = "SIGMASIGHT_CONFIG";
@@ -37,10 +39,27 @@ pub const KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "log_level",
     "log_format",
+    "fmp_api_key",
+    "polygon_api_key",
+    "fmp_base_url",
+    "polygon_base_url",
+    "etl_primary_provider",
+    "fmp_requests_per_minute",
+    "polygon_requests_per_minute",
+    "etl_request_timeout_seconds",
+    "etl_deadline_seconds",
+    "etl_max_retries",
+    "etl_batch_size",
+    "etl_benchmark_symbols",
 ];
 
 /// Keys whose values are secrets (or contain one): never printed, never quoted in errors.
-const SECRET_KEYS: &[&str] = &["database_url", "database_migration_url"];
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "database_migration_url",
+    "fmp_api_key",
+    "polygon_api_key",
+];
 
 /// The validated configuration of one process.
 #[derive(Debug, Clone)]
@@ -71,7 +90,66 @@ pub struct Config {
     pub log_level: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// The ETL's market-data providers and limits.
+    pub etl: EtlConfig,
     sources: BTreeMap<&'static str, String>,
+}
+
+/// What `sigmasight etl` needs beyond the database: providers, their keys and limits.
+#[derive(Debug, Clone)]
+pub struct EtlConfig {
+    /// Financial Modeling Prep's API key (`FMP_API_KEY`); unset disables FMP.
+    pub fmp_api_key: Option<Secret>,
+    /// Polygon's API key (`POLYGON_API_KEY`); unset disables Polygon.
+    pub polygon_api_key: Option<Secret>,
+    /// FMP's base URL (a proxy or a test double may stand in).
+    pub fmp_base_url: url::Url,
+    /// Polygon's base URL.
+    pub polygon_base_url: url::Url,
+    /// The provider asked first; the other one is the fallback.
+    pub primary_provider: Provider,
+    /// Most requests a minute sent to FMP.
+    pub fmp_requests_per_minute: u32,
+    /// Most requests a minute sent to Polygon.
+    pub polygon_requests_per_minute: u32,
+    /// How long one HTTP request may take, retries excluded.
+    pub request_timeout: Duration,
+    /// How long a whole run may take; what is left is recorded as failed.
+    pub deadline: Duration,
+    /// Retries of one request after a transient failure.
+    pub max_retries: u32,
+    /// Bars written per transaction.
+    pub batch_size: usize,
+    /// Symbols always fetched, whatever the `symbols` table holds (index ETFs such as SPY).
+    pub benchmark_symbols: Vec<String>,
+}
+
+/// A market-data provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Financial Modeling Prep.
+    Fmp,
+    /// Polygon (also branded Massive).
+    Polygon,
+}
+
+impl Provider {
+    /// The name stored in `daily_prices.source` and `etl_run.providers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fmp => "fmp",
+            Self::Polygon => "polygon",
+        }
+    }
+
+    /// The other provider: the fallback when this one is the primary.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Fmp => Self::Polygon,
+            Self::Polygon => Self::Fmp,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -103,6 +181,20 @@ struct Raw {
     shutdown_grace_seconds: u64,
     log_level: String,
     log_format: LogFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fmp_api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    polygon_api_key: Option<String>,
+    fmp_base_url: String,
+    polygon_base_url: String,
+    etl_primary_provider: Provider,
+    fmp_requests_per_minute: u32,
+    polygon_requests_per_minute: u32,
+    etl_request_timeout_seconds: u64,
+    etl_deadline_seconds: u64,
+    etl_max_retries: u32,
+    etl_batch_size: u32,
+    etl_benchmark_symbols: String,
 }
 
 /// Origins as a comma-separated string (the environment) or a list (TOML).
@@ -131,6 +223,21 @@ impl Default for Raw {
             shutdown_grace_seconds: 25,
             log_level: "info".to_owned(),
             log_format: LogFormat::Json,
+            fmp_api_key: None,
+            polygon_api_key: None,
+            fmp_base_url: "https://financialmodelingprep.com".to_owned(),
+            polygon_base_url: "https://api.polygon.io".to_owned(),
+            etl_primary_provider: Provider::Fmp,
+            // The plans' limits: FMP Starter allows 300 calls a minute, Polygon's free plan 5.
+            fmp_requests_per_minute: 300,
+            polygon_requests_per_minute: 5,
+            etl_request_timeout_seconds: 30,
+            // 50 minutes: a daily cron run finishes in seconds; a backfill that is still going
+            // after this records what it could not do instead of overlapping the next day's run.
+            etl_deadline_seconds: 3000,
+            etl_max_retries: 5,
+            etl_batch_size: 5000,
+            etl_benchmark_symbols: "SPY".to_owned(),
         }
     }
 }
@@ -155,6 +262,17 @@ fn expectation(key: &str) -> &'static str {
             "a level (error, warn, info, debug, trace) or directives such as info,sqlx=warn"
         }
         "log_format" => "json or pretty",
+        "fmp_api_key" | "polygon_api_key" => "an API key",
+        "fmp_base_url" | "polygon_base_url" => "an http:// or https:// URL with no query",
+        "etl_primary_provider" => "fmp or polygon",
+        "fmp_requests_per_minute" | "polygon_requests_per_minute" => {
+            "a number of requests a minute, 1-1000000"
+        }
+        "etl_request_timeout_seconds" => "a whole number of seconds, 1-600",
+        "etl_deadline_seconds" => "a whole number of seconds, 1-86400",
+        "etl_max_retries" => "a number of retries, 0-20",
+        "etl_batch_size" => "a number of bars, 1-100000",
+        "etl_benchmark_symbols" => "a comma-separated list of upper-case symbols such as SPY,QQQ",
         _ => "a known key",
     }
 }
@@ -211,6 +329,7 @@ impl Config {
             .filter(|url| !url.is_empty())
             .map(|url| check.database_url("database_migration_url", url))
             .transpose()?;
+        let etl = check.etl(&raw)?;
         let cors_allowed_origins = check.origins(raw.cors_allowed_origins)?;
         check.range("database_pool_size", raw.database_pool_size.into(), 1, 1000)?;
         check.range(
@@ -263,6 +382,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds),
             log_level: raw.log_level,
             log_format: raw.log_format,
+            etl,
             sources: KEYS
                 .iter()
                 .map(|key| (*key, error::source_of(figment, key)))
@@ -299,12 +419,49 @@ impl Config {
                     "shutdown_grace_seconds" => secs(self.shutdown_grace),
                     "log_level" => self.log_level.clone(),
                     "log_format" => format!("{:?}", self.log_format).to_ascii_lowercase(),
+                    "fmp_api_key" => shown_secret(self.etl.fmp_api_key.as_ref()),
+                    "polygon_api_key" => shown_secret(self.etl.polygon_api_key.as_ref()),
+                    "fmp_base_url" => self.etl.fmp_base_url.to_string(),
+                    "polygon_base_url" => self.etl.polygon_base_url.to_string(),
+                    "etl_primary_provider" => self.etl.primary_provider.as_str().to_owned(),
+                    "fmp_requests_per_minute" => self.etl.fmp_requests_per_minute.to_string(),
+                    "polygon_requests_per_minute" => {
+                        self.etl.polygon_requests_per_minute.to_string()
+                    }
+                    "etl_request_timeout_seconds" => secs(self.etl.request_timeout),
+                    "etl_deadline_seconds" => secs(self.etl.deadline),
+                    "etl_max_retries" => self.etl.max_retries.to_string(),
+                    "etl_batch_size" => self.etl.batch_size.to_string(),
+                    "etl_benchmark_symbols" => self.etl.benchmark_symbols.join(","),
                     _ => String::new(),
                 };
                 let source = self.sources.get(key).cloned().unwrap_or_default();
                 (error::env_name(key), value, source)
             })
             .collect()
+    }
+}
+
+/// How `sigmasight config` shows an API key: whether it is set, never what it is.
+fn shown_secret(secret: Option<&Secret>) -> String {
+    match secret {
+        Some(_) => "(set, not shown)".to_owned(),
+        None => "(unset)".to_owned(),
+    }
+}
+
+/// Whether `symbol` is spelt as `daily_prices.symbol` requires: `^[A-Z0-9^][A-Z0-9.^-]{0,19}$`.
+pub fn is_symbol(symbol: &str) -> bool {
+    let bytes = symbol.as_bytes();
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_uppercase() || first.is_ascii_digit() || *first == b'^')
+                && rest.len() <= 19
+                && rest.iter().all(|b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'.' | b'^' | b'-')
+                })
+        }
+        None => false,
     }
 }
 
@@ -344,6 +501,79 @@ impl Checker<'_> {
     fn database_url(&self, key: &str, url: &str) -> Result<DatabaseUrl, ConfigError> {
         DatabaseUrl::parse(url)
             .map_err(|reason| self.invalid(key, format!("a value that is {reason}")))
+    }
+
+    fn etl(&self, raw: &Raw) -> Result<EtlConfig, ConfigError> {
+        let rate = 1..=1_000_000;
+        for (key, value) in [
+            ("fmp_requests_per_minute", raw.fmp_requests_per_minute),
+            (
+                "polygon_requests_per_minute",
+                raw.polygon_requests_per_minute,
+            ),
+        ] {
+            self.range(key, value.into(), *rate.start(), *rate.end())?;
+        }
+        self.range(
+            "etl_request_timeout_seconds",
+            raw.etl_request_timeout_seconds,
+            1,
+            600,
+        )?;
+        self.range("etl_deadline_seconds", raw.etl_deadline_seconds, 1, 86_400)?;
+        self.range("etl_max_retries", raw.etl_max_retries.into(), 0, 20)?;
+        self.range("etl_batch_size", raw.etl_batch_size.into(), 1, 100_000)?;
+        let key = |key: &str, value: &Option<String>| -> Result<Option<Secret>, ConfigError> {
+            match value.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                // A key with spaces or quotes is a pasting accident; it would fail at the
+                // provider with a confusing 401, so it is refused here without being quoted.
+                Some(k) if k.bytes().all(|b| b.is_ascii_graphic() && b != b'"') => {
+                    Ok(Some(Secret::new(k)))
+                }
+                Some(_) => Err(self.invalid(
+                    key,
+                    "a value with spaces or quotes (not shown because it is a secret)".to_owned(),
+                )),
+            }
+        };
+        let symbols: Vec<String> = raw
+            .etl_benchmark_symbols
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = symbols.iter().find(|s| !is_symbol(s)) {
+            return Err(self.invalid("etl_benchmark_symbols", format!("{bad:?}")));
+        }
+        Ok(EtlConfig {
+            fmp_api_key: key("fmp_api_key", &raw.fmp_api_key)?,
+            polygon_api_key: key("polygon_api_key", &raw.polygon_api_key)?,
+            fmp_base_url: self.base_url("fmp_base_url", &raw.fmp_base_url)?,
+            polygon_base_url: self.base_url("polygon_base_url", &raw.polygon_base_url)?,
+            primary_provider: raw.etl_primary_provider,
+            fmp_requests_per_minute: raw.fmp_requests_per_minute,
+            polygon_requests_per_minute: raw.polygon_requests_per_minute,
+            request_timeout: Duration::from_secs(raw.etl_request_timeout_seconds),
+            deadline: Duration::from_secs(raw.etl_deadline_seconds),
+            max_retries: raw.etl_max_retries,
+            batch_size: usize::try_from(raw.etl_batch_size).unwrap_or(5000),
+            benchmark_symbols: symbols,
+        })
+    }
+
+    fn base_url(&self, key: &str, value: &str) -> Result<url::Url, ConfigError> {
+        match url::Url::parse(value.trim()) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.query().is_none()
+                    && url.username().is_empty() =>
+            {
+                Ok(url)
+            }
+            _ => Err(self.invalid(key, format!("{value:?}"))),
+        }
     }
 
     fn origins(&self, origins: Origins) -> Result<Vec<String>, ConfigError> {
@@ -446,6 +676,67 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn etl_settings_have_defaults_and_keys_are_never_shown() {
+        let config = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("fmp_api_key", "fmp-key-never-shown"),
+        ])
+        .unwrap();
+        assert_eq!(config.etl.primary_provider, Provider::Fmp);
+        assert_eq!(config.etl.fmp_requests_per_minute, 300);
+        assert_eq!(config.etl.polygon_requests_per_minute, 5);
+        assert_eq!(config.etl.benchmark_symbols, ["SPY"]);
+        assert!(config.etl.polygon_api_key.is_none());
+        let text = format!("{:?} {:?}", config, config.describe());
+        assert!(!text.contains("fmp-key-never-shown"), "{text}");
+        assert!(text.contains("(set, not shown)"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_benchmark_symbol_or_base_url_is_named() {
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("etl_benchmark_symbols", "SPY,spy"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ETL_BENCHMARK_SYMBOLS: expected"),
+            "{err}"
+        );
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("polygon_base_url", "ftp://x"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("POLYGON_BASE_URL: expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_api_key_is_refused_without_being_quoted() {
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("polygon_api_key", "abc def-secret"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("POLYGON_API_KEY"), "{err}");
+        assert!(!err.to_string().contains("def-secret"), "{err}");
+    }
+
+    #[test]
+    fn symbols_follow_the_table_rule() {
+        for good in ["SPY", "BRK.B", "BF-B", "^GSPC", "A"] {
+            assert!(is_symbol(good), "{good}");
+        }
+        for bad in ["", "spy", ".A", "A B", "ABCDEFGHIJKLMNOPQRSTU"] {
+            assert!(!is_symbol(bad), "{bad}");
+        }
     }
 
     #[test]

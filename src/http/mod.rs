@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, middleware and the one error type.
 
 pub mod error;
+pub mod etl_runs;
 pub mod extract;
 pub mod health;
 pub mod limits;
@@ -32,7 +33,9 @@ pub struct AppState {
 
 /// The whole application: routes, fallbacks and middleware. Tests call it directly.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new().route("/health", get(health::readiness));
+    let api = Router::new()
+        .route("/health", get(health::readiness))
+        .route("/etl/runs", get(etl_runs::list));
     let routes = Router::new()
         .route("/health", get(health::liveness))
         .nest("/api/v1", api);

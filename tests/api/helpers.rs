@@ -303,41 +303,51 @@ pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .expect("run the binary")
 }
 
-/// The binary running in the background, its stdout (JSON log lines) collected.
+/// The binary running in the background, its stdout (JSON log lines, and the plain summary
+/// line some commands end with) and stderr collected.
 pub struct Process {
     child: tokio::process::Child,
     /// The port it was told to listen on.
     pub port: u16,
     stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Process {
     /// Starts `sigmasight serve` on a free port with only `env` (plus `PORT`) in its environment.
     pub fn serve(env: &[(&str, &str)]) -> Self {
+        Self::start(&["serve"], env)
+    }
+
+    /// Starts the binary with `args` and only `env` (plus `PORT`, a free port) in its
+    /// environment.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = tokio::process::Command::new(binary())
-            .arg("serve")
+            .args(args)
             .env_clear()
             .envs(env.iter().copied())
             .env("PORT", port.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start the binary");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let lines = Arc::clone(&stdout);
-        let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
         Self {
             child,
             port,
             stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
         }
+    }
+
+    /// Every stderr line so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -365,10 +375,12 @@ impl Process {
         self.stdout.lock().unwrap().clone()
     }
 
-    /// Every stdout line so far, parsed as JSON (a line that is not JSON fails the test).
+    /// Every stdout log line so far, parsed as JSON (a line that starts like a JSON object but
+    /// is not one fails the test); plain sentences such as a closing summary are skipped.
     pub fn logs(&self) -> Vec<Value> {
         self.log_lines()
             .iter()
+            .filter(|l| l.starts_with('{'))
             .map(|l| {
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
             })
@@ -396,11 +408,30 @@ impl Process {
         .expect("send SIGTERM");
     }
 
-    /// Waits for the process to exit (`within` at most).
+    /// Waits for the process to exit (`within` at most), then for its last output lines.
     pub async fn wait(&mut self, within: Duration) -> ExitStatus {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .expect("the process did not exit in time")
-            .expect("wait for the process")
+            .expect("wait for the process");
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        status
     }
+}
+
+/// Collects a child's output lines as they come; the task ends with the stream.
+fn collect(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> (Arc<Mutex<Vec<String>>>, JoinHandle<()>) {
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::clone(&collected);
+    let mut reader = BufReader::new(stream).lines();
+    let task = tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    (collected, task)
 }

@@ -7,6 +7,8 @@ mod config;
 mod cors;
 mod database;
 mod errors;
+mod etl;
+mod etl_runs;
 mod health;
 mod helpers;
 mod logging;

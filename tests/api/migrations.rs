@@ -144,10 +144,15 @@ async fn a_failed_migration_leaves_no_lock_behind_and_is_not_retried() {
     assert!(!error.is_transient(), "{error}");
     let lock_held = || async {
         let mut conn = connect(&database).await;
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        // pg_locks is cluster-wide: count only this database's locks, not those of tests
+        // running alongside (the ETL's single-writer lock, other migrators).
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
             > 0
     };
     let released =

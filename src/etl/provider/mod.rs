@@ -1,0 +1,116 @@
+//! Market-data providers: how to ask each one for daily bars, and how to read its answers.
+//!
+//! Parsers turn a response body into [`RawBar`]s (every field optional, numbers exact) or a
+//! [`FetchError`]; [`crate::etl::validate`] then decides which bars may be stored.
+
+pub mod fmp;
+pub mod polygon;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::Number;
+
+pub use crate::config::Provider;
+
+/// One bar as the provider sent it. A field the provider left out, or sent in a form that
+/// could not be read exactly, is `None`, and validation rejects the bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawBar {
+    /// The ticker.
+    pub symbol: String,
+    /// The New York trading day.
+    pub date: Option<NaiveDate>,
+    /// Opening price.
+    pub open: Option<Decimal>,
+    /// Highest price.
+    pub high: Option<Decimal>,
+    /// Lowest price.
+    pub low: Option<Decimal>,
+    /// Closing price.
+    pub close: Option<Decimal>,
+    /// Close adjusted for splits and dividends, when the provider gives one.
+    pub adj_close: Option<Decimal>,
+    /// Shares traded.
+    pub volume: Option<Decimal>,
+}
+
+/// Why a request for bars gave none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The provider refused the key or the plan (401, 402, 403, `NOT_AUTHORIZED`, FMP's
+    /// "Limit Reach"): not retried, and no further request goes to it during this run.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// 429, 5xx, a timeout or a reset connection, still failing after every retry.
+    #[error("{0}")]
+    Transient(String),
+    /// Any other error the provider reported for this request (404, an unknown symbol).
+    #[error("{0}")]
+    Provider(String),
+    /// The body is not the JSON the provider documents (malformed, truncated, another shape).
+    #[error("unreadable response: {0}")]
+    Malformed(String),
+    /// The run's deadline passed before the request could succeed.
+    #[error("the run's deadline passed (ETL_DEADLINE_SECONDS)")]
+    Deadline,
+}
+
+impl FetchError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+
+    /// Whether the provider should not be asked again during this run.
+    pub fn disables_provider(&self) -> bool {
+        matches!(self, Self::Refused(_) | Self::Deadline)
+    }
+}
+
+/// A JSON number as an exact decimal, from its text (`serde_json`'s `arbitrary_precision` keeps
+/// it): `187.4425` stays `187.4425`, never `187.44249999999999`. Exponent notation (Polygon
+/// sends large volumes as `7.0790813e+07`) is accepted.
+pub fn exact(number: &Number) -> Option<Decimal> {
+    let text = number.to_string();
+    if text.contains(['e', 'E']) {
+        Decimal::from_scientific(&text).ok()
+    } else {
+        text.parse().ok()
+    }
+}
+
+/// The first non-whitespace byte of a body: how the shape of an answer is told apart without
+/// buffering it into an untyped value first.
+pub(crate) fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// A parse error as one short sentence, without echoing the body (it may be large).
+pub(crate) fn malformed(error: &serde_json::Error) -> FetchError {
+    FetchError::Malformed(format!(
+        "{} at line {} column {}",
+        match error.classify() {
+            serde_json::error::Category::Eof => "the body ends early (truncated)",
+            serde_json::error::Category::Syntax => "the body is not valid JSON",
+            serde_json::error::Category::Data => "the JSON has an unexpected shape",
+            serde_json::error::Category::Io => "the body could not be read",
+        },
+        error.line(),
+        error.column()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_digit_for_digit() {
+        let n: Number = serde_json::from_str("187.44250000000001").unwrap();
+        assert_eq!(exact(&n).unwrap().to_string(), "187.44250000000001");
+        let n: Number = serde_json::from_str("7.0790813e+07").unwrap();
+        assert_eq!(exact(&n).unwrap(), Decimal::from(70_790_813));
+        let n: Number = serde_json::from_str("0.1").unwrap();
+        assert_eq!(exact(&n).unwrap().to_string(), "0.1");
+    }
+}

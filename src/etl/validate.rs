@@ -1,0 +1,261 @@
+//! Which bars may be stored. A bar is stored whole or not at all: a missing or unreadable field,
+//! a negative price, high below low, open or close outside [low, high], a date after today in
+//! New York, or a date that appears twice in one payload rejects it, and the reject is counted
+//! and recorded. The table's CHECKs would refuse most of these too, but a refused row fails its
+//! whole batch; here one bad bar costs only itself.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::provider::RawBar;
+
+/// `numeric(20,6)` holds 14 digits before the point.
+const PRICE_LIMIT: i64 = 100_000_000_000_000;
+
+/// A bar fit for `daily_prices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bar {
+    /// The ticker.
+    pub symbol: String,
+    /// The New York trading day.
+    pub date: NaiveDate,
+    /// Opening price.
+    pub open: Decimal,
+    /// Highest price.
+    pub high: Decimal,
+    /// Lowest price.
+    pub low: Decimal,
+    /// Closing price.
+    pub close: Decimal,
+    /// Adjusted close, when given.
+    pub adj_close: Option<Decimal>,
+    /// Shares traded.
+    pub volume: i64,
+}
+
+/// A rejected bar and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The ticker.
+    pub symbol: String,
+    /// The bar's date, when it had a readable one.
+    pub date: Option<NaiveDate>,
+    /// Why, in a few words.
+    pub reason: &'static str,
+}
+
+/// What one payload came to.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The bars to store.
+    pub bars: Vec<Bar>,
+    /// The bars refused.
+    pub rejects: Vec<Reject>,
+}
+
+/// Checks one payload's bars (one symbol's, or one grouped day's). Bars dated outside
+/// `from..=to` are dropped without counting: providers round ranges out to whole pages.
+pub fn check(raws: Vec<RawBar>, from: NaiveDate, to: NaiveDate, today: NaiveDate) -> Checked {
+    // A (symbol, date) twice in one payload: the provider contradicts itself, so neither is kept.
+    let mut seen: HashMap<(&str, NaiveDate), u32> = HashMap::new();
+    for raw in &raws {
+        if let Some(date) = raw.date {
+            *seen.entry((raw.symbol.as_str(), date)).or_default() += 1;
+        }
+    }
+    let duplicated: Vec<(String, NaiveDate)> = seen
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((s, d), _)| (s.to_owned(), d))
+        .collect();
+
+    let mut checked = Checked::default();
+    for raw in raws {
+        if raw.date.is_some_and(|d| d < from || (d > to && d <= today)) {
+            continue;
+        }
+        let is_duplicate = raw.date.is_some_and(|d| {
+            duplicated
+                .iter()
+                .any(|(s, dd)| *s == raw.symbol && *dd == d)
+        });
+        let result = if is_duplicate {
+            Err("the date appears more than once in the payload")
+        } else {
+            bar(&raw, today)
+        };
+        match result {
+            Ok(bar) => checked.bars.push(bar),
+            Err(reason) => checked.rejects.push(Reject {
+                symbol: raw.symbol,
+                date: raw.date,
+                reason,
+            }),
+        }
+    }
+    checked
+}
+
+fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
+    let date = raw.date.ok_or("no readable date")?;
+    if date > today {
+        return Err("the date is in the future");
+    }
+    let price = |p: Option<Decimal>| -> Result<Decimal, &'static str> {
+        let p = p.ok_or("a price is missing or not a number")?;
+        if p.is_sign_negative() && !p.is_zero() {
+            Err("a price is negative")
+        } else if p >= Decimal::from(PRICE_LIMIT) {
+            Err("a price is too large to store")
+        } else {
+            Ok(p)
+        }
+    };
+    let (open, high, low, close) = (
+        price(raw.open)?,
+        price(raw.high)?,
+        price(raw.low)?,
+        price(raw.close)?,
+    );
+    let adj_close = raw.adj_close.map(|p| price(Some(p))).transpose()?;
+    if high < low {
+        return Err("high is below low");
+    }
+    if open < low || open > high {
+        return Err("open is outside [low, high]");
+    }
+    if close < low || close > high {
+        return Err("close is outside [low, high]");
+    }
+    let volume = raw.volume.ok_or("the volume is missing or not a number")?;
+    if volume.is_sign_negative() && !volume.is_zero() {
+        return Err("the volume is negative");
+    }
+    let volume = (volume.fract().is_zero())
+        .then(|| volume.to_i64())
+        .flatten()
+        .ok_or("the volume is not a whole number of shares")?;
+    Ok(Bar {
+        symbol: raw.symbol.clone(),
+        date,
+        open,
+        high,
+        low,
+        close,
+        adj_close,
+        volume,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn raw(date: &str, o: &str, h: &str, l: &str, c: &str, v: &str) -> RawBar {
+        RawBar {
+            symbol: "AAPL".to_owned(),
+            date: date.parse().ok(),
+            open: o.parse().ok(),
+            high: h.parse().ok(),
+            low: l.parse().ok(),
+            close: c.parse().ok(),
+            adj_close: None,
+            volume: v.parse().ok(),
+        }
+    }
+
+    fn reasons(raws: Vec<RawBar>) -> Vec<&'static str> {
+        check(raws, d("2025-01-01"), d("2025-01-31"), d("2025-01-31"))
+            .rejects
+            .iter()
+            .map(|r| r.reason)
+            .collect()
+    }
+
+    #[test]
+    fn a_sound_bar_passes_unchanged() {
+        let checked = check(
+            vec![raw(
+                "2025-01-10",
+                "240.01",
+                "240.16",
+                "233",
+                "236.85",
+                "61710900",
+            )],
+            d("2025-01-01"),
+            d("2025-01-31"),
+            d("2025-01-31"),
+        );
+        assert!(checked.rejects.is_empty());
+        assert_eq!(checked.bars[0].open.to_string(), "240.01");
+        assert_eq!(checked.bars[0].volume, 61_710_900);
+    }
+
+    #[test]
+    fn each_kind_of_bad_bar_is_rejected_with_its_reason() {
+        assert_eq!(
+            reasons(vec![
+                raw("2025-01-02", "-1", "2", "1", "1.5", "10"),
+                raw("2025-01-03", "1", "1", "2", "1", "10"),
+                raw("2025-01-06", "3", "2", "1", "1.5", "10"),
+                raw("2025-01-07", "1.5", "2", "1", "0.5", "10"),
+                raw("2025-01-08", "x", "2", "1", "1.5", "10"),
+                raw("bad", "1", "2", "1", "1.5", "10"),
+                raw("2025-01-13", "1", "2", "1", "1.5", "10.5"),
+            ]),
+            [
+                "a price is negative",
+                "high is below low",
+                "open is outside [low, high]",
+                "close is outside [low, high]",
+                "a price is missing or not a number",
+                "no readable date",
+                "the volume is not a whole number of shares",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_future_date_and_a_duplicated_date_are_rejected() {
+        let checked = check(
+            vec![
+                raw("2025-01-10", "1", "2", "1", "1.5", "10"),
+                raw("2025-01-10", "1", "2", "1", "1.6", "10"),
+                raw("2025-02-03", "1", "2", "1", "1.5", "10"),
+                raw("2025-01-13", "1", "2", "1", "1.5", "10"),
+            ],
+            d("2025-01-01"),
+            d("2025-02-28"),
+            d("2025-01-31"),
+        );
+        let reasons: Vec<&str> = checked.rejects.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                "the date appears more than once in the payload",
+                "the date appears more than once in the payload",
+                "the date is in the future",
+            ]
+        );
+        assert_eq!(checked.bars.len(), 1);
+    }
+
+    #[test]
+    fn bars_outside_the_requested_range_are_dropped_silently() {
+        let checked = check(
+            vec![raw("2024-12-31", "1", "2", "1", "1.5", "10")],
+            d("2025-01-01"),
+            d("2025-01-31"),
+            d("2025-01-31"),
+        );
+        assert!(checked.bars.is_empty() && checked.rejects.is_empty());
+    }
+}

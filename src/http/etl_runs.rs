@@ -1,0 +1,48 @@
+//! `GET /api/v1/etl/runs?limit=`: the most recent ETL runs, newest first, as recorded in
+//! `etl_run`. (Open for now; the API issue puts bearer auth in front of it.)
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{AppError, AppState};
+use crate::etl::runs::{self, RunRow};
+
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// The query string. `limit` is read as text so that a bad value gets our error, not axum's.
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    limit: Option<String>,
+}
+
+/// The response body.
+#[derive(Debug, Serialize)]
+pub struct Runs {
+    /// The runs, newest first.
+    pub runs: Vec<RunRow>,
+}
+
+/// Lists the `limit` (1-100, default 20) most recent runs.
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    State(state): State<AppState>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Runs>, AppError> {
+    let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(AppError::Validation(format!(
+                    "limit: expected an integer from 1 to {MAX_LIMIT}, got {text:?}"
+                )))
+            }
+        },
+    };
+    let runs = runs::recent(&state.db, limit).await?;
+    Ok(Json(Runs { runs }))
+}
