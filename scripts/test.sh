@@ -24,7 +24,7 @@ if cargo tree --locked --target all -i openssl-sys >/dev/null 2>&1; then
 fi
 echo "openssl-sys: absent"
 
-step "lint: Dockerfile, shell scripts, Railway files, compose file"
+step "lint: Dockerfile, shell scripts, Railway files, GitHub workflows, compose file"
 if command -v hadolint >/dev/null 2>&1; then
   hadolint Dockerfile && echo "hadolint: clean"
 else
@@ -36,6 +36,20 @@ else
   echo "shellcheck: skipped (not installed: apt-get install shellcheck)"
 fi
 scripts/check-railway.sh
+scripts/check-workflows.sh
+# The pin check must also reject what it exists to catch: a copy with one action on a tag.
+unpinned=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-workflows.XXXXXX")
+mkdir "$unpinned/workflows"
+sed -E '0,/uses: actions\/checkout@[0-9a-f]{40}.*/s//uses: actions\/checkout@v5/' \
+  .github/workflows/ci.yml >"$unpinned/workflows/ci.yml"
+if CI=false scripts/check-workflows.sh "$unpinned" >"$unpinned/out" 2>&1 \
+  || ! grep -q 'not pinned.*actions/checkout@v5$' "$unpinned/out"; then
+  cat "$unpinned/out"
+  echo "error: scripts/check-workflows.sh accepted actions/checkout@v5 (a tag, not a SHA)" >&2
+  exit 1
+fi
+rm -rf "$unpinned"
+echo "check-workflows: rejects an action pinned by tag"
 if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
 fi
