@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Promotes data from one database to another: dumps SOURCE_DATABASE_URL (pg_dump, custom
-# format), restores it into TARGET_DATABASE_URL in one transaction, then compares the exact row
-# count of every table of the source with the target's.
+# format) and restores it into TARGET_DATABASE_URL in one transaction, which compares the exact
+# row count of every table of the source with the target's and commits only if all match.
 #
 #   SOURCE_DATABASE_URL=postgres://... TARGET_DATABASE_URL=postgres://... \
 #     scripts/db/promote.sh [--dry-run] [--force]
@@ -61,7 +61,7 @@ pg_restore=$(pgurl_bin pg_restore)
 tables_sql="from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.relkind in ('r', 'p') and n.nspname <> 'information_schema'
     and n.nspname not like 'pg\\_%'"
-count_sql="select format('%I.%I', n.nspname, c.relname) || ' ' ||
+count_sql="select format('%I.%I', n.nspname, c.relname) || E'\\t' ||
   (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
     n.nspname, c.relname), false, true, '')))[1]::text
   $tables_sql order by 1;"
@@ -86,7 +86,7 @@ fi
 if $dry_run; then
   source_counts=$(psql_src -c "$count_sql") || fail "cannot count the source's rows"
   echo "promote: dry run, nothing changed. The source's tables:"
-  printf '%s\n' "$source_counts" | awk 'NF { printf "  %-40s %12s rows\n", $1, $2 }'
+  printf '%s\n' "$source_counts" | awk -F '\t' 'NF { printf "  %-40s %12s rows\n", $1, $2 }'
   if [ "$target_tables" -gt 0 ]; then
     echo "promote: would replace the objects of the dump in the target ($target_tables tables there now, --force)"
   else
@@ -120,7 +120,7 @@ while read -r -t 600 line <&"${SNAPSHOT[0]}"; do
 done
 [ "${line:-}" = "-- end of counts" ] || fail "cannot count the source's rows: $(cat "$work/snapshot.err")"
 
-echo "promote: dumping the source ($(wc -l <"$work/source.counts") tables)"
+echo "promote: dumping the source ($(grep -c . "$work/source.counts") tables)"
 PGPASSWORD=${SRC_PASSWORD:-${PGPASSWORD:-}} "$pg_dump" --format=custom --no-owner --no-acl \
   --snapshot="$snapshot" --file="$work/source.dump" --dbname="$SRC_CONN" \
   || fail "pg_dump of the source"
@@ -128,33 +128,66 @@ printf '%s\n' "commit;" '\q' >&"${SNAPSHOT[1]}"
 wait "$snapshot_pid" 2>/dev/null || true
 snapshot_pid=""
 
-restore_flags=(--no-owner --no-acl --single-transaction --exit-on-error)
+restore_flags=(--no-owner --no-acl)
 if [ "$target_tables" -gt 0 ]; then
   restore_flags+=(--clean --if-exists)
   echo "promote: restoring into the target, replacing the dump's objects (--force)"
 else
   echo "promote: restoring into the empty target"
 fi
-# One transaction: a failed restore leaves the target as it was.
-PGPASSWORD=${DST_PASSWORD:-${PGPASSWORD:-}} "$pg_restore" "${restore_flags[@]}" \
-  --dbname="$DST_CONN" "$work/source.dump" || fail "pg_restore into the target (the target is unchanged)"
 
-psql_dst -c "$count_sql" >"$work/target.counts" || fail "cannot count the target's rows"
+# The restore and the comparison run in one transaction on the target, which commits only if
+# every count matches: a failed restore or a mismatch leaves the target as it was.
+sql_literal() { printf "'%s'" "${1//\'/\'\'}"; }
+{
+  echo 'begin;'
+  "$pg_restore" "${restore_flags[@]}" --file=- "$work/source.dump"
+  echo "create temp table promote_expected (tbl text primary key, n bigint not null) on commit drop;"
+  while IFS=$'\t' read -r table count; do
+    [ -n "$table" ] && echo "insert into promote_expected values ($(sql_literal "$table"), $count);"
+  done <"$work/source.counts"
+  cat <<SQL
+create temp view promote_actual as select format('%I.%I', n.nspname, c.relname) as tbl,
+  (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
+    n.nspname, c.relname), false, true, '')))[1]::text::bigint as n
+  $tables_sql;
+select 'count' || E'\t' || e.tbl || E'\t' || e.n || E'\t' || coalesce(a.n::text, 'none')
+  from promote_expected e left join promote_actual a using (tbl) order by e.tbl;
+select 'left' || E'\t' || a.tbl || E'\t' || a.n
+  from promote_actual a where a.tbl not in (select tbl from promote_expected) order by a.tbl;
+do \$\$ begin
+  if exists (select from promote_expected e left join promote_actual a using (tbl)
+             where a.n is distinct from e.n) then
+    raise exception 'row counts differ: the restore is rolled back';
+  end if;
+end \$\$;
+commit;
+SQL
+} >"$work/restore.sql" || fail "pg_restore cannot read the dump"
+
+restore_rc=0
+psql_dst --file="$work/restore.sql" >"$work/restore.out" 2>"$work/restore.err" || restore_rc=$?
 mismatches=0
-while read -r table count; do
-  [ -n "$table" ] || continue
-  got=$(awk -v t="$table" '$1 == t { print $2 }' "$work/target.counts")
-  if [ "$got" = "$count" ]; then
-    printf '  ok        %-40s %12s rows\n' "$table" "$count"
-  else
-    mismatches=$((mismatches + 1))
-    printf '  MISMATCH  %-40s source %s rows, target %s\n' "$table" "$count" "${got:-no such table}"
-  fi
-done <"$work/source.counts"
-awk 'NR == FNR { seen[$1] = 1; next } !($1 in seen) { printf "  left      %-40s %12s rows (only in the target)\n", $1, $2 }' \
-  "$work/source.counts" "$work/target.counts"
-tables=$(wc -l <"$work/source.counts")
+tables=0
+while IFS=$'\t' read -r kind table expected actual; do
+  case $kind in
+    count)
+      tables=$((tables + 1))
+      if [ "$expected" = "$actual" ]; then
+        printf '  ok        %-40s %12s rows\n' "$table" "$expected"
+      else
+        mismatches=$((mismatches + 1))
+        printf '  MISMATCH  %-40s source %s rows, target %s\n' "$table" "$expected" "$actual"
+      fi
+      ;;
+    left) printf '  left      %-40s %12s rows (only in the target)\n' "$table" "$expected" ;;
+  esac
+done <"$work/restore.out"
 if [ "$mismatches" -gt 0 ]; then
-  fail "row counts differ in $mismatches of $tables tables"
+  fail "row counts differ in $mismatches of $tables tables; the restore was rolled back, the target is unchanged"
+fi
+if [ "$restore_rc" -ne 0 ]; then
+  sed 's/^/  /' "$work/restore.err" >&2
+  fail "the restore into the target failed; it was rolled back, the target is unchanged"
 fi
 echo "promote: done: $tables tables, every row count matches the source"

@@ -22,7 +22,6 @@ unset DATABASE_URL
 port=${admin_url##*:}
 port=${port%%/*}
 work=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-dbtest.XXXXXX")
-chmod 755 "$work"
 trap 'rm -rf "$work"; postgres_stop_throwaway' EXIT
 psql=$PG_THROWAWAY_BINDIR/psql
 admin() { "$psql" -X -q -At -v ON_ERROR_STOP=1 --dbname="$admin_url" "$@"; }
@@ -37,7 +36,7 @@ digits=$RANDOM$RANDOM
 password="Pw-$digits@s3cr:t%"
 encoded="Pw-$digits%40s3cr%3At%25"
 admin -c "create role promoter login password '$password'"
-for db in src dst; do admin -c "create database $db owner promoter"; done
+for db in src dst lossy; do admin -c "create database $db owner promoter"; done
 hba=$PG_THROWAWAY_DIR/data/pg_hba.conf
 {
   echo "host all promoter 127.0.0.1/32 scram-sha-256"
@@ -153,6 +152,29 @@ run promote-same env TARGET_DATABASE_URL="$SOURCE_DATABASE_URL" scripts/db/promo
 if [ "$rc" = 2 ] && says promote-same "same database"; then
   pass "promote refuses a target that is the source"
 else fail "promote with source = target (exit $rc)"; show promote-same; fi
+
+# A target that silently loses rows: an event trigger gives every new public.notes a trigger
+# that discards inserted rows, so the restore succeeds but the counts cannot match.
+on lossy <<'SQL'
+create schema lossy;
+create function lossy.discard() returns trigger language plpgsql as $$ begin return null; end $$;
+create function lossy.on_create() returns event_trigger language plpgsql as $$
+declare command record;
+begin
+  for command in select * from pg_event_trigger_ddl_commands() loop
+    if command.object_identity = 'public.notes' then
+      create trigger discard before insert on public.notes for each row execute function lossy.discard();
+    end if;
+  end loop;
+end $$;
+grant usage on schema lossy to promoter;
+create event trigger lossy on ddl_command_end when tag in ('CREATE TABLE') execute function lossy.on_create();
+SQL
+run promote-lossy env TARGET_DATABASE_URL="$(url lossy)" scripts/db/promote.sh
+if [ "$rc" = 1 ] && says promote-lossy "MISMATCH  public.notes" \
+  && says promote-lossy "row counts differ in 1 of 3 tables" && [ "$(tables_in lossy)" = 0 ]; then
+  pass "promote into a target that loses rows: the mismatch is named, exit 1, the restore rolled back"
+else fail "promote into a target that loses rows (exit $rc)"; show promote-lossy; fi
 
 # --- secrets --------------------------------------------------------------------------------
 if grep -qF -e "$password" -e "$encoded" "$log"; then
