@@ -15,7 +15,6 @@ pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$*"; }
 fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
 
 unset DATABASE_URL SOURCE_DATABASE_URL TARGET_DATABASE_URL PGPASSWORD
-# shellcheck disable=SC2119 # no extra server settings
 postgres_start_throwaway >/dev/null
 admin_url=$DATABASE_URL
 unset DATABASE_URL
@@ -37,7 +36,7 @@ password="Pw-$digits@s3cr:t%"
 encoded="Pw-$digits%40s3cr%3At%25"
 admin -c "create role promoter login password '$password'"
 for db in src dst lossy; do admin -c "create database $db owner promoter"; done
-hba=$PG_THROWAWAY_DIR/data/pg_hba.conf
+hba=$PG_CLUSTER_DIR/data/pg_hba.conf
 {
   echo "host all promoter 127.0.0.1/32 scram-sha-256"
   echo "host all all 127.0.0.1/32 trust"
