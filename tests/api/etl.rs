@@ -905,3 +905,35 @@ fn a_missing_primary_key_or_a_day_not_closed_yet_exits_2_with_a_sentence() {
     assert_eq!(future.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&future.stderr).contains("2999-01-04 has not closed yet"));
 }
+
+#[tokio::test]
+async fn a_run_under_the_least_privileged_app_role_loads_and_records() {
+    // Arrange: the owner migrates; the ETL connects as the app role of scripts/db/roles.sql.
+    let database = fresh_database().await;
+    let roles = crate::roles::Roles::new();
+    roles.apply(&database);
+    let owner = crate::roles::as_user(&database, &roles.owner);
+    sigmasight::migrate::run(&sigmasight::config::DatabaseUrl::parse(&owner).unwrap())
+        .await
+        .unwrap();
+    connect(&database)
+        .await
+        .execute("INSERT INTO etl_run (status) VALUES ('running')")
+        .await
+        .unwrap();
+    let fmp = MockServer::start().await;
+    fmp_serves(&fmp, "SPY", json_body(fmp_body("SPY", &["2025-01-14"]))).await;
+    let app = crate::roles::as_user(&database, &roles.app);
+    let config = etl_config(&app, &fmp, None, |f| f);
+
+    let outcome = run(&config, request(Dates::Latest, &["SPY"]), noon()).await;
+
+    assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
+    let mut conn = connect(&database).await;
+    assert_eq!(prices(&mut conn).await.len(), 1);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM etl_run ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["abandoned", "succeeded"]);
+}

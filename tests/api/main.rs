@@ -14,6 +14,6 @@ mod helpers;
 mod logging;
 mod migrations;
 mod request_id;
-mod roles;
+pub mod roles;
 mod shutdown;
 mod tls;

@@ -7,13 +7,13 @@ use sqlx::Executor;
 use crate::helpers::{connect, fresh_database, poll, Process};
 
 /// Unique role names, since roles are cluster-wide and tests run in parallel.
-struct Roles {
-    owner: String,
-    app: String,
+pub struct Roles {
+    pub owner: String,
+    pub app: String,
 }
 
 impl Roles {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         Self {
             owner: format!("owner_{}", &suffix[..12]),
@@ -22,7 +22,7 @@ impl Roles {
     }
 
     /// Runs roles.sql on `database` as the admin user; panics with psql's output on failure.
-    fn apply(&self, database: &str) {
+    pub fn apply(&self, database: &str) {
         let output = std::process::Command::new("psql")
             .arg(database)
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
@@ -39,7 +39,8 @@ impl Roles {
     }
 }
 
-fn as_user(database: &str, user: &str) -> String {
+/// `database` as `user`, with the password roles.sql gave it.
+pub fn as_user(database: &str, user: &str) -> String {
     let mut url = url::Url::parse(database).unwrap();
     url.set_username(user).unwrap();
     url.set_password(Some(if user.starts_with("owner") {
