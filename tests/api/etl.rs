@@ -910,7 +910,7 @@ fn a_missing_primary_key_or_a_day_not_closed_yet_exits_2_with_a_sentence() {
 async fn a_run_under_the_least_privileged_app_role_loads_and_records() {
     // Arrange: the owner migrates; the ETL connects as the app role of scripts/db/roles.sql.
     let database = fresh_database().await;
-    let roles = crate::roles::Roles::new();
+    let roles = crate::roles::Roles::unique();
     roles.apply(&database);
     let owner = crate::roles::as_user(&database, &roles.owner);
     sigmasight::migrate::run(&sigmasight::config::DatabaseUrl::parse(&owner).unwrap())

@@ -13,7 +13,7 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub fn new() -> Self {
+    pub fn unique() -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         Self {
             owner: format!("owner_{}", &suffix[..12]),
@@ -55,7 +55,7 @@ pub fn as_user(database: &str, user: &str) -> String {
 #[tokio::test]
 async fn the_app_role_writes_rows_but_cannot_drop_alter_or_create() {
     let database = fresh_database().await;
-    let roles = Roles::new();
+    let roles = Roles::unique();
     roles.apply(&database);
     let owner = sigmasight::config::DatabaseUrl::parse(&as_user(&database, &roles.owner)).unwrap();
     sigmasight::migrate::run(&owner)
@@ -98,7 +98,7 @@ async fn the_app_role_writes_rows_but_cannot_drop_alter_or_create() {
 #[tokio::test]
 async fn serve_runs_as_the_app_role_while_the_owner_migrates_and_later_tables_are_covered() {
     let database = fresh_database().await;
-    let roles = Roles::new();
+    let roles = Roles::unique();
     roles.apply(&database);
     let owner_url = as_user(&database, &roles.owner);
     let app_url = as_user(&database, &roles.app);
@@ -136,7 +136,7 @@ async fn serve_runs_as_the_app_role_while_the_owner_migrates_and_later_tables_ar
 async fn roles_sql_is_idempotent_and_takes_over_tables_migrated_by_another_role() {
     // Arrange: a database migrated by the admin, before the roles existed.
     let database = crate::helpers::migrated_database().await;
-    let roles = Roles::new();
+    let roles = Roles::unique();
 
     roles.apply(&database);
     roles.apply(&database);
