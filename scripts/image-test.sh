@@ -61,7 +61,7 @@ since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; 
 # A copy of the build context (what .dockerignore lets in), to change without touching the tree.
 copy_context() {
   mkdir -p "$1"
-  local parts=(Cargo.toml Cargo.lock build.rs src migrations)
+  local parts=(Cargo.toml Cargo.lock build.rs src migrations benches)
   [ -d .sqlx ] && parts+=(.sqlx)
   tar -cf - "${parts[@]}" | tar -xf - -C "$1"
   cp Dockerfile .dockerignore "$1/"
