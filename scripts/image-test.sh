@@ -58,13 +58,15 @@ build_args=(--build-arg "GIT_COMMIT=$GIT_COMMIT" --build-arg "VERSION=$VERSION"
 # Seconds since an earlier `date +%s.%N`.
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
-# A copy of the build context (what .dockerignore lets in), to change without touching the tree.
+# A copy of the checkout to build from, so the test can change a file without touching the
+# tree; .dockerignore then picks the context out of it exactly as in a normal build.
 copy_context() {
   mkdir -p "$1"
-  local parts=(Cargo.toml Cargo.lock build.rs src migrations benches)
-  [ -d .sqlx ] && parts+=(.sqlx)
-  tar -cf - "${parts[@]}" | tar -xf - -C "$1"
-  cp Dockerfile .dockerignore "$1/"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$1"
+  else
+    tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$1"
+  fi
 }
 
 # --- build --------------------------------------------------------------------------------
