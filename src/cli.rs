@@ -156,6 +156,12 @@ fn load() -> Result<Config, Failure> {
 /// `sigmasight serve`.
 pub async fn serve() -> Result<(), Failure> {
     let config = load()?;
+    // Only `serve` signs tokens, so only `serve` requires the key.
+    if config.secret_key.is_none() {
+        return Err(Failure::Config(ConfigError::Missing {
+            key: "SECRET_KEY".to_owned(),
+        }));
+    }
     server::serve(config).await.map_err(|error| {
         tracing::error!(
             error = telemetry::anyhow_chain(&error),

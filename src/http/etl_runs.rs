@@ -1,11 +1,12 @@
 //! `GET /api/v1/etl/runs?limit=`: the most recent ETL runs, newest first, as recorded in
-//! `etl_run`. (Open for now; the API issue puts bearer auth in front of it.)
+//! `etl_run`. Any authenticated user may read it.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::auth::AuthUser;
 use super::{AppError, AppState};
 use crate::etl::runs::{self, RunRow};
 
@@ -29,6 +30,7 @@ pub struct Runs {
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
+    _user: AuthUser,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Runs>, AppError> {
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;

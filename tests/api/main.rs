@@ -3,6 +3,7 @@
 //! `DATABASE_URL` names a server where each test creates its own database (`scripts/test.sh`
 //! starts a throwaway one when it is unset).
 
+mod auth;
 mod config;
 mod cors;
 mod database;
