@@ -10,6 +10,7 @@ pub mod etl;
 pub mod healthcheck;
 pub mod http;
 pub mod migrate;
+pub mod seed;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

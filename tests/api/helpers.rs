@@ -384,6 +384,31 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sigmasight")
 }
 
+/// Runs the binary to completion with only `env` in its environment and `stdin` as its input.
+pub fn run_binary_with_stdin(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("run the binary")
+}
+
 /// Runs the binary to completion with only `env` in its environment.
 pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(binary())

@@ -18,3 +18,4 @@ mod request_id;
 pub mod roles;
 mod shutdown;
 mod tls;
+mod users;
