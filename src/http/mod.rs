@@ -6,7 +6,9 @@ pub mod etl_runs;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod prices;
 pub mod request_context;
+pub mod symbols;
 
 use std::sync::Arc;
 
@@ -43,7 +45,9 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::readiness))
         .route("/etl/runs", get(etl_runs::list))
-        .merge(auth::router());
+        .merge(auth::router())
+        .merge(symbols::router())
+        .merge(prices::router());
     let routes = Router::new()
         .route("/health", get(health::liveness))
         .nest("/api/v1", api);

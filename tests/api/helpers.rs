@@ -185,6 +185,37 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `method` `path` with `token` and a JSON body.
+    pub async fn send_json_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.authed(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Inserts a daily bar for `symbol` on `date` (YYYY-MM-DD) with every price at `close`.
+    pub async fn insert_bar(&self, symbol: &str, date: &str, close: &str) {
+        sqlx::query(
+            "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source)
+             VALUES ($1, $2::date, $3::numeric, $3::numeric, $3::numeric, $3::numeric, NULL, 1000, 'test')
+             ON CONFLICT (symbol, date) DO UPDATE SET close = EXCLUDED.close, open = EXCLUDED.open,
+                 high = EXCLUDED.high, low = EXCLUDED.low, updated_at = now()",
+        )
+        .bind(symbol)
+        .bind(date)
+        .bind(close)
+        .execute(&mut connect(&self.database_url).await)
+        .await
+        .expect("insert a bar");
+    }
+
     /// POST `body` to `/api/v1/auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.client
