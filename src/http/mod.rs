@@ -6,6 +6,7 @@ pub mod etl_runs;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod portfolios;
 pub mod prices;
 pub mod request_context;
 pub mod symbols;
@@ -47,7 +48,8 @@ pub fn app(state: AppState) -> Router {
         .route("/etl/runs", get(etl_runs::list))
         .merge(auth::router())
         .merge(symbols::router())
-        .merge(prices::router());
+        .merge(prices::router())
+        .merge(portfolios::router());
     let routes = Router::new()
         .route("/health", get(health::liveness))
         .nest("/api/v1", api);
