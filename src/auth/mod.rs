@@ -10,7 +10,7 @@ pub mod users;
 use serde::{Deserialize, Serialize};
 
 /// What a user may do: `admin` also manages the tracked symbols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Manages shared data (symbols) as well as their own portfolios.

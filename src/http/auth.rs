@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::ErrorBody;
 use super::extract::Json;
 use super::{AppError, AppState};
 use crate::auth::{password, users, Role};
@@ -135,7 +136,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 }
 
 /// `POST /auth/login`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The account's email, in any case.
@@ -145,7 +146,7 @@ pub struct LoginRequest {
 }
 
 /// A successful login.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The bearer token.
     pub access_token: String,
@@ -156,7 +157,7 @@ pub struct TokenResponse {
 }
 
 /// `GET /auth/me`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// The user's id.
     pub id: Uuid,
@@ -177,6 +178,10 @@ pub fn router() -> Router<AppState> {
 
 /// Exchanges an email and password for an access token. An unknown email, a wrong password and
 /// a disabled account get the same 401, in about the same time.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
@@ -221,6 +226,8 @@ pub async fn login(
 }
 
 /// The caller's own account.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn me(user: AuthUser) -> Json<Me> {
     Json(Me {

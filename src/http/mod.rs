@@ -6,6 +6,7 @@ pub mod etl_runs;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod openapi;
 pub mod portfolios;
 pub mod prices;
 pub mod request_context;
@@ -52,7 +53,8 @@ pub fn app(state: AppState) -> Router {
         .merge(portfolios::router());
     let routes = Router::new()
         .route("/health", get(health::liveness))
-        .nest("/api/v1", api);
+        .nest("/api/v1", api)
+        .merge(openapi::router());
     with_middleware(routes, &state.config).with_state(state)
 }
 

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::error::ErrorBody;
 use super::extract::{Json, Path};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
@@ -43,7 +44,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A portfolio.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Portfolio {
     /// Its id.
     pub id: Uuid,
@@ -54,14 +55,14 @@ pub struct Portfolio {
 }
 
 /// `GET /portfolios`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Portfolios {
     /// The caller's portfolios, by name.
     pub portfolios: Vec<Portfolio>,
 }
 
 /// The body of `POST /portfolios` and `PATCH /portfolios/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortfolioInput {
     /// 1-100 characters, surrounding spaces dropped.
@@ -69,7 +70,7 @@ pub struct PortfolioInput {
 }
 
 /// A position as sent: decimals as exact strings, without trailing zeros.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Position {
     /// Its id.
     pub id: Uuid,
@@ -109,7 +110,7 @@ impl From<PositionRow> for Position {
 }
 
 /// `GET /portfolios/{id}/positions`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Positions {
     /// The portfolio's positions, by symbol then opening date.
     pub positions: Vec<Position>,
@@ -133,16 +134,19 @@ impl<'de> Deserialize<'de> for DecimalText {
 }
 
 /// The body of `POST` and `PUT` on positions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionInput {
     /// The ticker (`daily_prices`'s spelling rule).
     pub symbol: String,
     /// Shares: non-zero, at most 8 decimal places, less than 10^16 in size.
+    #[schema(value_type = String, example = "10.5")]
     pub quantity: DecimalText,
     /// Cost per share: at least 0, at most 6 decimal places, less than 10^14.
+    #[schema(value_type = String, example = "187.25")]
     pub cost_basis: DecimalText,
     /// `YYYY-MM-DD`, from 1900-01-01 to tomorrow (UTC).
+    #[schema(value_type = chrono::NaiveDate)]
     pub opened_at: String,
 }
 
@@ -253,6 +257,7 @@ async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppE
 }
 
 /// Lists the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios", responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -268,6 +273,7 @@ pub async fn list(
 }
 
 /// Creates a portfolio: 201, or 409 if the caller has one of that name.
+#[utoipa::path(post, path = "/api/v1/portfolios", request_body = PortfolioInput, responses((status = 201, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -287,6 +293,7 @@ pub async fn create(
 }
 
 /// One of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<AppState>,
@@ -297,6 +304,7 @@ pub async fn show(
 }
 
 /// Renames one of the caller's portfolios.
+#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput, responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
@@ -320,6 +328,7 @@ pub async fn rename(
 }
 
 /// Deletes one of the caller's portfolios and its positions: 204.
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
@@ -340,6 +349,7 @@ pub async fn remove(
 const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, created_at";
 
 /// The positions of one of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list_positions(
     State(state): State<AppState>,
@@ -360,6 +370,7 @@ pub async fn list_positions(
 }
 
 /// Adds a position to one of the caller's portfolios: 201.
+#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput, responses((status = 201, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn add_position(
     State(state): State<AppState>,
@@ -388,6 +399,7 @@ fn no_position() -> AppError {
 }
 
 /// One position of one of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn show_position(
     State(state): State<AppState>,
@@ -407,6 +419,7 @@ pub async fn show_position(
 }
 
 /// Replaces every field of one position.
+#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), request_body = PositionInput, responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn replace_position(
     State(state): State<AppState>,
@@ -433,6 +446,7 @@ pub async fn replace_position(
 }
 
 /// Deletes one position: 204.
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn remove_position(
     State(state): State<AppState>,
@@ -452,7 +466,7 @@ pub async fn remove_position(
 }
 
 /// One priced position of a summary.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ValuedPosition {
     /// The position's id.
     pub id: Uuid,
@@ -475,7 +489,7 @@ pub struct ValuedPosition {
 }
 
 /// A position without any price in `daily_prices`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UnpricedPosition {
     /// The position's id.
     pub id: Uuid,
@@ -486,7 +500,7 @@ pub struct UnpricedPosition {
 }
 
 /// `GET /portfolios/{id}/summary`'s body. Totals cover the priced positions only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// The portfolio's id.
     pub portfolio_id: Uuid,
@@ -518,6 +532,7 @@ struct SummaryRow {
 }
 
 /// Values one of the caller's portfolios at the latest close of each symbol.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn summary(
     State(state): State<AppState>,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::auth::AuthUser;
+use super::error::ErrorBody;
 use super::extract::{Json, Path, Query};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
@@ -37,7 +38,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One daily bar as sent: decimals as exact strings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Bar {
     /// The New York trading day.
     pub date: NaiveDate,
@@ -83,7 +84,7 @@ impl From<&BarRow> for Bar {
 }
 
 /// `GET /prices/{symbol}`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Bars {
     /// The symbol asked for.
     pub symbol: String,
@@ -93,11 +94,18 @@ pub struct Bars {
 
 /// `GET /prices/{symbol}`'s query string; values are read as text so that a bad one gets a
 /// sentence naming it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BarsParams {
+    /// First day, YYYY-MM-DD (included).
+    #[param(value_type = Option<chrono::NaiveDate>)]
     start: Option<String>,
+    /// Last day, YYYY-MM-DD (included).
+    #[param(value_type = Option<chrono::NaiveDate>)]
     end: Option<String>,
+    /// 1-5000, default 260.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     limit: Option<String>,
 }
 
@@ -136,6 +144,12 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
 /// oldest first. `limit` is 1-5000, default 260.
+#[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
+    params(("symbol" = String, Path, description = "Upper-case ticker"), BarsParams,
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn bars(
     State(state): State<AppState>,
@@ -235,14 +249,17 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// `GET /prices/latest`'s query string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LatestParams {
+    /// 1-100 comma-separated tickers.
+    #[param(required = true)]
     symbols: Option<String>,
 }
 
 /// One symbol's latest bar.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LatestBar {
     /// The symbol.
     pub symbol: String,
@@ -252,7 +269,7 @@ pub struct LatestBar {
 }
 
 /// `GET /prices/latest`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Latest {
     /// The latest bar of each symbol that has one, in the order asked.
     pub prices: Vec<LatestBar>,
@@ -261,6 +278,10 @@ pub struct Latest {
 }
 
 /// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates ignored).
+#[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
+    params(LatestParams),
+    responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn latest(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AdminUser, AuthUser};
+use super::error::ErrorBody;
 use super::extract::Json;
 use super::{AppError, AppState};
 use crate::config::is_symbol;
@@ -17,7 +18,7 @@ use crate::config::is_symbol;
 const MAX_NAME_CHARS: usize = 200;
 
 /// One tracked symbol.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Symbol {
     /// The ticker, e.g. `BRK.B`.
     pub symbol: String,
@@ -30,14 +31,14 @@ pub struct Symbol {
 }
 
 /// `GET /symbols`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Symbols {
     /// Every tracked symbol, in alphabetical order.
     pub symbols: Vec<Symbol>,
 }
 
 /// `POST /symbols`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSymbol {
     /// Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.
@@ -52,6 +53,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Lists the tracked symbols.
+#[utoipa::path(get, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
+    responses((status = 200, body = Symbols), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -66,6 +69,12 @@ pub async fn list(
 }
 
 /// Adds a symbol to the tracked universe: 201, or 409 if it is already there.
+#[utoipa::path(post, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
+    request_body = NewSymbol,
+    responses((status = 201, body = Symbol), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,

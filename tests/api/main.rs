@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod logging;
 mod migrations;
+mod openapi;
 mod portfolios;
 mod prices;
 mod request_id;
