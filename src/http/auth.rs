@@ -197,7 +197,14 @@ pub async fn login(
         .and_then(|()| limits.per_email.check(&email_key, now))
         .map_err(|wait| AppError::TooManyRequests(wait.as_secs().max(1)))?;
 
-    let user = users::by_email(&state.db, request.email.trim()).await?;
+    let email = request.email.trim();
+    // Postgres text cannot hold NUL and no address is longer than 254 bytes: such an email is
+    // simply unknown (and still costs a dummy verification below).
+    let user = if email.len() <= 254 && !email.contains('\0') {
+        users::by_email(&state.db, email).await?
+    } else {
+        None
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let candidate = request.password;
     let matches = tokio::task::spawn_blocking(move || match stored {

@@ -45,9 +45,10 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
 
     let wrong_password = app.login(&email, "not the password at all").await;
     let unknown_email = app.login("nobody@example.com", TEST_PASSWORD).await;
+    let impossible_email = app.login("no\u{0}body@example.com", TEST_PASSWORD).await;
 
     let mut bodies = Vec::new();
-    for response in [wrong_password, unknown_email] {
+    for response in [wrong_password, unknown_email, impossible_email] {
         assert_unauthorized(&response);
         let mut body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized");
@@ -55,6 +56,7 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
         bodies.push(body);
     }
     assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[0], bodies[2]);
 }
 
 #[tokio::test]
