@@ -76,6 +76,9 @@ else
   cargo test --locked --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"
 fi
 
+step "api fuzz: schemathesis against /api/v1/openapi.json"
+scripts/fuzz-api.sh
+
 # Image tests need a Docker engine. IMAGE_TESTS=required (CI) makes its absence a failure;
 # IMAGE_TESTS=skip skips them; by default they run when an engine answers.
 case "${IMAGE_TESTS:-auto}" in
