@@ -49,7 +49,8 @@ fi
 rm -rf "$unpinned"
 echo "check-workflows: rejects an action pinned by tag"
 if command -v docker-compose >/dev/null 2>&1; then
-  docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
+  SECRET_KEY=compose-config-check docker-compose -f docker-compose.yml config -q \
+    && echo "docker-compose.yml: valid"
 fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
