@@ -66,6 +66,7 @@ pub struct Portfolios {
 #[serde(deny_unknown_fields)]
 pub struct PortfolioInput {
     /// 1-100 characters, surrounding spaces dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -138,6 +139,7 @@ impl<'de> Deserialize<'de> for DecimalText {
 #[serde(deny_unknown_fields)]
 pub struct PositionInput {
     /// The ticker (`daily_prices`'s spelling rule).
+    #[schema(pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$", example = "AAPL")]
     pub symbol: String,
     /// Shares: non-zero, at most 8 decimal places, less than 10^16 in size.
     #[schema(value_type = String, example = "10.5")]

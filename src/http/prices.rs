@@ -145,7 +145,7 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
 /// oldest first. `limit` is 1-5000, default 260.
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
-    params(("symbol" = String, Path, description = "Upper-case ticker"), BarsParams,
+    params(("symbol" = String, Path, description = "Upper-case ticker", pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$"), BarsParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

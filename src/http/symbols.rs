@@ -42,8 +42,10 @@ pub struct Symbols {
 #[serde(deny_unknown_fields)]
 pub struct NewSymbol {
     /// Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.
+    #[schema(pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$", example = "BRK.B")]
     pub symbol: String,
     /// An optional display name (at most 200 characters).
+    #[schema(max_length = 200)]
     pub name: Option<String>,
 }
 

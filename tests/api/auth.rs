@@ -197,3 +197,36 @@ async fn logins_past_ten_a_minute_for_one_email_get_429_with_retry_after() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_requests");
 }
+
+#[tokio::test]
+async fn after_a_rotation_tokens_of_the_previous_key_still_work_until_it_is_dropped() {
+    let database = crate::helpers::fresh_database().await;
+    let before = TestApp::spawn_with(&database, |f| f).await;
+    before.wait_until_ready().await;
+    let user = before.user(Role::User).await;
+    let new_key = "the-new-key-after-rotation-0123456789abcdef";
+
+    let rotated = TestApp::spawn_with(&database, |f| {
+        f.merge(("secret_key", new_key))
+            .merge(("secret_key_previous", crate::helpers::TEST_SECRET_KEY))
+    })
+    .await;
+    let dropped = TestApp::spawn_with(&database, |f| f.merge(("secret_key", new_key))).await;
+
+    assert_eq!(
+        rotated
+            .get_as("/api/v1/auth/me", &user.token)
+            .await
+            .status(),
+        200
+    );
+    assert_unauthorized(&dropped.get_as("/api/v1/auth/me", &user.token).await);
+    let fresh: Value = rotated
+        .login(&user.email, TEST_PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(dropped.get_as("/api/v1/auth/me", fresh).await.status(), 200);
+}
