@@ -230,3 +230,85 @@ async fn after_a_rotation_tokens_of_the_previous_key_still_work_until_it_is_drop
     let fresh = fresh["access_token"].as_str().unwrap();
     assert_eq!(dropped.get_as("/api/v1/auth/me", fresh).await.status(), 200);
 }
+
+#[tokio::test]
+async fn every_protected_route_refuses_each_kind_of_bad_token() {
+    let app = TestApp::spawn().await;
+    let disabled = app.user(Role::Admin).await;
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    sigmasight::auth::users::disable(&pool, &disabled.email)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let expired = test_keys().sign(&Claims {
+        sub: disabled.id,
+        role: Role::Admin,
+        ver: 1,
+        iat: now - 7200,
+        exp: now - 1,
+    });
+    let wrong_key = Keys::new(
+        Secret::new("not-the-server-key-not-the-server-key"),
+        None,
+        std::time::Duration::from_secs(3600),
+    )
+    .issue(disabled.id, Role::Admin, 1, now);
+    let id = uuid::Uuid::new_v4();
+    let routes = [
+        ("GET", "/api/v1/auth/me".to_owned()),
+        ("GET", "/api/v1/etl/runs".to_owned()),
+        ("GET", "/api/v1/symbols".to_owned()),
+        ("POST", "/api/v1/symbols".to_owned()),
+        ("GET", "/api/v1/prices/AAPL".to_owned()),
+        ("GET", "/api/v1/prices/latest?symbols=AAPL".to_owned()),
+        ("GET", "/api/v1/portfolios".to_owned()),
+        ("POST", "/api/v1/portfolios".to_owned()),
+        ("GET", format!("/api/v1/portfolios/{id}")),
+        ("PATCH", format!("/api/v1/portfolios/{id}")),
+        ("DELETE", format!("/api/v1/portfolios/{id}")),
+        ("GET", format!("/api/v1/portfolios/{id}/positions")),
+        ("POST", format!("/api/v1/portfolios/{id}/positions")),
+        ("GET", format!("/api/v1/portfolios/{id}/positions/{id}")),
+        ("PUT", format!("/api/v1/portfolios/{id}/positions/{id}")),
+        ("DELETE", format!("/api/v1/portfolios/{id}/positions/{id}")),
+        ("GET", format!("/api/v1/portfolios/{id}/summary")),
+    ];
+
+    for (method, path) in &routes {
+        let method: reqwest::Method = method.parse().unwrap();
+        let missing = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_unauthorized(&missing);
+        // The disabled user's own token: right key, right version at issue, now refused.
+        for token in ["garbage", &expired, &wrong_key, &disabled.token] {
+            let response = app
+                .authed(method.clone(), path, token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn logins_past_ten_a_minute_from_one_client_get_429_whatever_the_email() {
+    let app = TestApp::spawn().await;
+    for i in 0..10 {
+        let response = app
+            .login(&format!("guess-{i}@example.com"), "some password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+
+    let response = app.login("another@example.com", "some password").await;
+
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+}
