@@ -20,18 +20,20 @@ if ! command -v "$st" >/dev/null 2>&1; then
 fi
 : "${DATABASE_URL:?DATABASE_URL must name a server where a database may be created}"
 
+# test.sh's throwaway cluster exports its binaries' directory; psql may be only there.
+psql=$(command -v psql || echo "${PG_THROWAWAY_BINDIR:-}/psql")
 cargo build --locked --quiet
 binary=target/debug/sigmasight
 admin_url=$DATABASE_URL
 name="sigmasight_fuzz_$$"
 database=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$admin_url" "$name")
-psql -q "$admin_url" -c "CREATE DATABASE \"$name\""
+"$psql" -q "$admin_url" -c "CREATE DATABASE \"$name\""
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-fuzz.XXXXXX")
 server=
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || true
+  "$psql" -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || true
   rm -rf "$workdir"
 }
 trap cleanup EXIT
