@@ -195,7 +195,10 @@ pub async fn login(
         .per_client
         .check(&client, now)
         .and_then(|()| limits.per_email.check(&email_key, now))
-        .map_err(|wait| AppError::TooManyRequests(wait.as_secs().max(1)))?;
+        // Rounded up: a client that waits exactly `Retry-After` seconds is let in.
+        .map_err(|wait| {
+            AppError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        })?;
 
     let email = request.email.trim();
     // Postgres text cannot hold NUL and no address is longer than 254 bytes: such an email is

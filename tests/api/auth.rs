@@ -312,3 +312,32 @@ async fn logins_past_ten_a_minute_from_one_client_get_429_whatever_the_email() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn the_client_limit_keys_on_the_last_forwarded_address() {
+    let app = TestApp::spawn().await;
+    let login = |email: String, forwarded: &'static str| {
+        app.client
+            .post(format!("{}/api/v1/auth/login", app.address))
+            .header("x-forwarded-for", forwarded)
+            .json(&serde_json::json!({"email": email, "password": "some password"}))
+            .send()
+    };
+    for i in 0..10 {
+        // The first entry is the client's own claim; the last is what the proxy saw.
+        let response = login(format!("a-{i}@example.com"), "9.9.9.9, 10.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+
+    let same_client = login("b@example.com".to_owned(), "8.8.8.8, 10.0.0.1")
+        .await
+        .unwrap();
+    let other_client = login("c@example.com".to_owned(), "9.9.9.9, 10.0.0.2")
+        .await
+        .unwrap();
+
+    assert_eq!(same_client.status(), 429);
+    assert_eq!(other_client.status(), 401);
+}
