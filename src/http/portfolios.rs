@@ -531,6 +531,10 @@ struct SummaryRow {
     market_value: Option<String>,
     cost: Option<String>,
     unrealized_pnl: Option<String>,
+    total_market_value: Option<String>,
+    total_cost: Option<String>,
+    total_unrealized_pnl: Option<String>,
+    as_of: Option<NaiveDate>,
 }
 
 /// Values one of the caller's portfolios at the latest close of each symbol.
@@ -543,7 +547,10 @@ pub async fn summary(
 ) -> Result<Json<Summary>, AppError> {
     owned(&state.db, &user, id).await?;
     // Arithmetic on `numeric` in Postgres: exact at any size; trim_scale drops the trailing
-    // zeros a product accumulates (10.00000000 × 187.442500 has 14 places).
+    // zeros a product accumulates (10.00000000 × 187.442500 has 14 places). The totals are
+    // window sums over the same rows, so they always agree with the positions listed.
+    // `+ 0 * lp.close` makes a cost NULL when there is no price, so costs, like values, count
+    // only for priced positions.
     let rows = sqlx::query_as::<_, SummaryRow>(
         "SELECT p.id, p.symbol,
                 trim_scale(p.quantity)::text AS quantity,
@@ -551,8 +558,13 @@ pub async fn summary(
                 trim_scale(lp.close)::text AS price,
                 lp.date AS price_date,
                 trim_scale(p.quantity * lp.close)::text AS market_value,
-                CASE WHEN lp.close IS NOT NULL THEN trim_scale(p.quantity * p.cost_basis)::text END AS cost,
-                trim_scale(p.quantity * (lp.close - p.cost_basis))::text AS unrealized_pnl
+                trim_scale(p.quantity * p.cost_basis + 0 * lp.close)::text AS cost,
+                trim_scale(p.quantity * (lp.close - p.cost_basis))::text AS unrealized_pnl,
+                trim_scale(sum(p.quantity * lp.close) OVER ())::text AS total_market_value,
+                trim_scale(sum(p.quantity * p.cost_basis + 0 * lp.close) OVER ())::text AS total_cost,
+                trim_scale(sum(p.quantity * (lp.close - p.cost_basis)) OVER ())::text
+                    AS total_unrealized_pnl,
+                max(lp.date) OVER () AS as_of
          FROM positions p
          LEFT JOIN LATERAL (
              SELECT d.date, d.close FROM daily_prices d
@@ -564,26 +576,18 @@ pub async fn summary(
     .bind(id)
     .fetch_all(&state.db)
     .await?;
-    let totals: (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<NaiveDate>,
-    ) = sqlx::query_as(
-        "SELECT trim_scale(sum(p.quantity * lp.close))::text,
-                trim_scale(sum(p.quantity * p.cost_basis))::text,
-                trim_scale(sum(p.quantity * (lp.close - p.cost_basis)))::text,
-                max(lp.date)
-         FROM positions p
-         JOIN LATERAL (
-             SELECT d.date, d.close FROM daily_prices d
-             WHERE d.symbol = p.symbol ORDER BY d.date DESC LIMIT 1
-         ) lp ON true
-         WHERE p.portfolio_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&state.db)
-    .await?;
+    let zero = || "0".to_owned();
+    let first = rows.first();
+    let as_of = first.and_then(|r| r.as_of);
+    let total_market_value = first
+        .and_then(|r| r.total_market_value.clone())
+        .unwrap_or_else(zero);
+    let total_cost = first
+        .and_then(|r| r.total_cost.clone())
+        .unwrap_or_else(zero);
+    let total_unrealized_pnl = first
+        .and_then(|r| r.total_unrealized_pnl.clone())
+        .unwrap_or_else(zero);
 
     let mut positions = Vec::new();
     let mut unpriced = Vec::new();
@@ -614,13 +618,12 @@ pub async fn summary(
             }),
         }
     }
-    let zero = || "0".to_owned();
     Ok(Json(Summary {
         portfolio_id: id,
-        as_of: totals.3,
-        total_market_value: totals.0.unwrap_or_else(zero),
-        total_cost: totals.1.unwrap_or_else(zero),
-        total_unrealized_pnl: totals.2.unwrap_or_else(zero),
+        as_of,
+        total_market_value,
+        total_cost,
+        total_unrealized_pnl,
         positions,
         unpriced,
     }))
