@@ -341,3 +341,33 @@ async fn the_client_limit_keys_on_the_last_forwarded_address() {
     assert_eq!(same_client.status(), 429);
     assert_eq!(other_client.status(), 401);
 }
+
+#[tokio::test]
+async fn an_unknown_email_costs_about_as_long_as_a_wrong_password() {
+    let app = TestApp::spawn().await;
+    let (_, email) = app.create_user(Role::User).await;
+    // The median of a few attempts each, against scheduling noise; without the dummy hash an
+    // unknown email answers in about a millisecond, against tens for a password check.
+    let median = |mut times: Vec<std::time::Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(app.login(&email, "not the password").await.status(), 401);
+        wrong.push(started.elapsed());
+        let started = std::time::Instant::now();
+        let nobody = format!("nobody-{i}@example.com");
+        assert_eq!(app.login(&nobody, "not the password").await.status(), 401);
+        unknown.push(started.elapsed());
+    }
+
+    let (wrong, unknown) = (median(wrong), median(unknown));
+
+    assert!(
+        unknown * 5 >= wrong * 2,
+        "unknown email {unknown:?} vs wrong password {wrong:?}"
+    );
+}
