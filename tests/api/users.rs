@@ -127,3 +127,21 @@ async fn the_demo_seed_is_idempotent_and_its_user_logs_in_with_demo_password() {
         200
     );
 }
+
+#[tokio::test]
+async fn without_demo_password_the_seed_prints_a_random_one_once_that_logs_in() {
+    let app = TestApp::spawn().await;
+    let env = [("DATABASE_URL", app.database_url.as_str())];
+
+    let first = text(&run_binary(&["seed", "--demo"], &env).stdout);
+    let second = text(&run_binary(&["seed", "--demo"], &env).stdout);
+
+    let password = first
+        .split("with the password ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password in {first:?}"));
+    assert!(password.len() >= 32, "{password}");
+    assert!(!second.contains(password), "{second}");
+    assert_eq!(app.login("demo@example.com", password).await.status(), 200);
+}
