@@ -63,6 +63,9 @@ export default defineRailway((ctx) => {
       LOG_LEVEL: "info",
       // Per environment (the web app's origins), set in Railway.
       CORS_ALLOWED_ORIGINS: preserve(),
+      // Sealed in Railway; `serve` refuses to start without it (docs/auth.md).
+      SECRET_KEY: preserve(),
+      SECRET_KEY_PREVIOUS: preserve(),
     },
   });
 

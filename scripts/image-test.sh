@@ -128,6 +128,7 @@ for _ in $(seq 1 60); do
 done
 docker run -d --name "$RUN_ID-api" --network "$RUN_ID" -p 127.0.0.1::8000 \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
+  -e SECRET_KEY=image-test-secret-key-of-at-least-32-bytes \
   -e DATABASE_URL=postgres://app:app-password@db:5432/app "$TAG" >/dev/null
 health=""
 for _ in $(seq 1 60); do
@@ -191,6 +192,7 @@ fi
 step "${compose[*]} up -d --build"
 compose_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export API_PORT=$compose_port IMAGE_TAG="$RUN_ID-compose" POSTGRES_IMAGE
+export SECRET_KEY=image-test-secret-key-of-at-least-32-bytes
 if "${compose[@]}" -p "$RUN_ID" up -d --build >"$WORK/compose.log" 2>&1; then
   pass "compose up --build"
 else

@@ -49,7 +49,8 @@ fi
 rm -rf "$unpinned"
 echo "check-workflows: rejects an action pinned by tag"
 if command -v docker-compose >/dev/null 2>&1; then
-  docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
+  SECRET_KEY=compose-config-check docker-compose -f docker-compose.yml config -q \
+    && echo "docker-compose.yml: valid"
 fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -75,6 +76,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"
 fi
+
+step "api fuzz: schemathesis against /api/v1/openapi.json"
+scripts/fuzz-api.sh
 
 # Image tests need a Docker engine. IMAGE_TESTS=required (CI) makes its absence a failure;
 # IMAGE_TESTS=skip skips them; by default they run when an engine answers.

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::{password, users, Role};
 use crate::config::{self, Config, ConfigError, Provider};
 use crate::etl::{self, runs::Status, Dates, EtlError};
-use crate::{healthcheck, migrate, server, shutdown, telemetry};
+use crate::{db, healthcheck, migrate, seed, server, shutdown, telemetry};
 
 /// SigmaSight backend: portfolio-analytics API, migrations and market-data ETL in one binary.
 ///
@@ -55,6 +56,43 @@ pub enum Command {
         3 partial, 4 another run holds the lock, 5 cancelled. See docs/etl.md."
     )]
     Etl(EtlArgs),
+    /// Create or disable API users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Load demo data: a demo user, portfolios with positions, and the symbols they hold.
+    ///
+    /// Idempotent. The demo user (demo@example.com) gets DEMO_PASSWORD if set, else a random
+    /// password printed once, when it is created; a re-run changes nothing that exists.
+    Seed(SeedArgs),
+}
+
+/// The subcommands of `sigmasight user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (never from the command line,
+    /// where `ps` would show it) and must have at least 12 characters.
+    Create {
+        /// The user's email (unique whatever its case).
+        #[arg(long)]
+        email: String,
+        /// Make the user an administrator (manages tracked symbols).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Disable a user: they can no longer log in, and their tokens stop working at once.
+    Disable {
+        /// The user's email, in any case.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// The options of `sigmasight seed`.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Load the demo data (the only kind there is; required so a seed is never an accident).
+    #[arg(long, required = true)]
+    pub demo: bool,
 }
 
 /// The options of `sigmasight etl`.
@@ -156,6 +194,12 @@ fn load() -> Result<Config, Failure> {
 /// `sigmasight serve`.
 pub async fn serve() -> Result<(), Failure> {
     let config = load()?;
+    // Only `serve` signs tokens, so only `serve` requires the key.
+    if config.secret_key.is_none() {
+        return Err(Failure::Config(ConfigError::Missing {
+            key: "SECRET_KEY".to_owned(),
+        }));
+    }
     server::serve(config).await.map_err(|error| {
         tracing::error!(
             error = telemetry::anyhow_chain(&error),
@@ -242,6 +286,115 @@ pub async fn etl(args: EtlArgs) -> Result<(), Failure> {
             Err(Failure::Run(error.into()))
         }
     }
+}
+
+/// `sigmasight user create` and `sigmasight user disable`.
+pub async fn user(command: UserCommand) -> Result<(), Failure> {
+    let config = load()?;
+    let pool = db::pool(&config);
+    match command {
+        UserCommand::Create { email, admin } => {
+            let email = email.trim().to_owned();
+            if !users::is_email(&email) {
+                return Err(Failure::Usage(format!(
+                    "--email: expected an email address, got {email:?}"
+                )));
+            }
+            let clear = read_password()?;
+            let hash = tokio::task::spawn_blocking(move || password::hash(&clear))
+                .await
+                .map_err(anyhow::Error::new)??;
+            let role = if admin { Role::Admin } else { Role::User };
+            match users::create(&pool, &email, &hash, role).await {
+                Ok(user) => {
+                    println!(
+                        "sigmasight: created {} {} (id {})",
+                        role.as_str(),
+                        user.email,
+                        user.id
+                    );
+                    Ok(())
+                }
+                Err(users::CreateError::Duplicate) => Err(Failure::Run(anyhow::anyhow!(
+                    "a user with the email {email:?} already exists"
+                ))),
+                Err(users::CreateError::Database(e)) => Err(Failure::Run(
+                    anyhow::Error::new(e).context("cannot create the user"),
+                )),
+            }
+        }
+        UserCommand::Disable { email } => {
+            let found = users::disable(&pool, email.trim())
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("cannot disable the user"))?;
+            if !found {
+                return Err(Failure::Run(anyhow::anyhow!(
+                    "no user has the email {email:?}"
+                )));
+            }
+            println!("sigmasight: disabled {email}; their tokens no longer work");
+            Ok(())
+        }
+    }
+}
+
+/// One line of standard input: the password, without its line ending. Refused if shorter than
+/// [`password::MIN_PASSWORD_CHARS`] characters.
+fn read_password() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::Error::new(e).context("cannot read the password from stdin"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    let chars = password.chars().count();
+    if chars < password::MIN_PASSWORD_CHARS || password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(Failure::Usage(format!(
+            "the password (stdin) must have {} to {} characters; got {chars}",
+            password::MIN_PASSWORD_CHARS,
+            password::MAX_PASSWORD_BYTES
+        )));
+    }
+    Ok(password)
+}
+
+/// `sigmasight seed --demo`.
+pub async fn seed(_args: SeedArgs) -> Result<(), Failure> {
+    let config = load()?;
+    // Read here rather than through `Config`: only this command uses it, once.
+    let chosen = match std::env::var("DEMO_PASSWORD") {
+        Ok(p) if p.is_empty() => None,
+        Ok(p) if p.chars().count() < password::MIN_PASSWORD_CHARS => {
+            return Err(Failure::Usage(format!(
+                "DEMO_PASSWORD: expected at least {} characters",
+                password::MIN_PASSWORD_CHARS
+            )))
+        }
+        Ok(p) => Some(p),
+        Err(_) => None,
+    };
+    let from_env = chosen.is_some();
+    let outcome = seed::demo(&db::pool(&config), chosen)
+        .await
+        .map_err(|e| e.context("seeding failed"))?;
+    match outcome.new_password {
+        Some(_) if from_env => println!(
+            "sigmasight: created {} with the password in DEMO_PASSWORD",
+            seed::DEMO_EMAIL
+        ),
+        Some(password) => println!(
+            "sigmasight: created {} with the password {password} (shown this once)",
+            seed::DEMO_EMAIL
+        ),
+        None => println!(
+            "sigmasight: {} exists; its password is unchanged",
+            seed::DEMO_EMAIL
+        ),
+    }
+    println!(
+        "sigmasight: {} demo portfolio(s) created",
+        outcome.portfolios_created
+    );
+    Ok(())
 }
 
 /// `sigmasight healthcheck`.

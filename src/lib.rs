@@ -2,6 +2,7 @@
 //!
 //! The binary only parses its command line and calls into these modules; tests call them directly.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -9,6 +10,7 @@ pub mod etl;
 pub mod healthcheck;
 pub mod http;
 pub mod migrate;
+pub mod seed;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         Command::Migrate => cli::runtime(true).and_then(|rt| rt.block_on(cli::migrate())),
         Command::Serve => cli::runtime(true).and_then(|rt| rt.block_on(cli::serve())),
         Command::Etl(args) => cli::runtime(true).and_then(|rt| rt.block_on(cli::etl(args))),
+        Command::User(command) => {
+            cli::runtime(false).and_then(|rt| rt.block_on(cli::user(command)))
+        }
+        Command::Seed(args) => cli::runtime(false).and_then(|rt| rt.block_on(cli::seed(args))),
     };
     cli::exit_code(outcome)
 }

@@ -12,6 +12,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::auth::rate_limit::LoginLimits;
+use crate::auth::token::Keys;
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState};
 use crate::{db, migrate, shutdown};
@@ -33,11 +35,23 @@ impl Server {
         } else {
             migrate::State::Skipped
         });
+        let secret_key = config
+            .secret_key
+            .clone()
+            .context("SECRET_KEY is required to serve")?;
+        let tokens = Keys::new(
+            secret_key,
+            config.secret_key_previous.clone(),
+            config.access_token_ttl,
+        );
         let state = AppState {
             db: db::pool(&config),
+            tokens: Arc::new(tokens),
+            login_limits: Arc::new(LoginLimits::default()),
             config: Arc::new(config),
             migrations,
         };
+        tokio::task::spawn_blocking(crate::auth::password::prepare);
         let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Self { listener, state })
     }
@@ -94,7 +108,12 @@ impl Server {
             tokio::time::sleep(grace).await;
         };
 
-        let serve = axum::serve(listener, http::app(state.clone())).with_graceful_shutdown(stop);
+        let serve = axum::serve(
+            listener,
+            // The peer address feeds the login rate limit per client.
+            http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop);
         let drained = tokio::select! {
             result = serve => {
                 result.context("the HTTP server failed")?;

@@ -51,6 +51,9 @@ pub const KEYS: &[&str] = &[
     "etl_max_retries",
     "etl_batch_size",
     "etl_benchmark_symbols",
+    "secret_key",
+    "secret_key_previous",
+    "access_token_ttl_seconds",
 ];
 
 /// Keys whose values are secrets (or contain one): never printed, never quoted in errors.
@@ -59,7 +62,12 @@ const SECRET_KEYS: &[&str] = &[
     "database_migration_url",
     "fmp_api_key",
     "polygon_api_key",
+    "secret_key",
+    "secret_key_previous",
 ];
+
+/// The shortest token-signing key accepted, in bytes: HS256's own output size.
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
 
 /// The validated configuration of one process.
 #[derive(Debug, Clone)]
@@ -92,6 +100,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The ETL's market-data providers and limits.
     pub etl: EtlConfig,
+    /// The key that signs access tokens (`SECRET_KEY`, at least 32 bytes). Only `serve` needs
+    /// it, so it is optional here and `serve` refuses to start without it.
+    pub secret_key: Option<Secret>,
+    /// The key before the last rotation (`SECRET_KEY_PREVIOUS`): tokens it signed are still
+    /// accepted until they expire; new tokens are signed with `secret_key` only.
+    pub secret_key_previous: Option<Secret>,
+    /// How long an access token is valid.
+    pub access_token_ttl: Duration,
     sources: BTreeMap<&'static str, String>,
 }
 
@@ -195,6 +211,11 @@ struct Raw {
     etl_max_retries: u32,
     etl_batch_size: u32,
     etl_benchmark_symbols: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_key_previous: Option<String>,
+    access_token_ttl_seconds: u64,
 }
 
 /// Origins as a comma-separated string (the environment) or a list (TOML).
@@ -238,6 +259,11 @@ impl Default for Raw {
             etl_max_retries: 5,
             etl_batch_size: 5000,
             etl_benchmark_symbols: "SPY".to_owned(),
+            secret_key: None,
+            secret_key_previous: None,
+            // An hour: short enough that a leaked token is soon worthless, long enough that a
+            // dashboard session does not log in again every few minutes.
+            access_token_ttl_seconds: 3600,
         }
     }
 }
@@ -273,6 +299,8 @@ fn expectation(key: &str) -> &'static str {
         "etl_max_retries" => "a number of retries, 0-20",
         "etl_batch_size" => "a number of bars, 1-100000",
         "etl_benchmark_symbols" => "a comma-separated list of upper-case symbols such as SPY,QQQ",
+        "secret_key" | "secret_key_previous" => "a secret of at least 32 bytes",
+        "access_token_ttl_seconds" => "a whole number of seconds, 60-86400",
         _ => "a known key",
     }
 }
@@ -363,6 +391,15 @@ impl Config {
             0,
             3600,
         )?;
+        check.range(
+            "access_token_ttl_seconds",
+            raw.access_token_ttl_seconds,
+            60,
+            86_400,
+        )?;
+        let secret_key = check.signing_key("secret_key", raw.secret_key.as_deref())?;
+        let secret_key_previous =
+            check.signing_key("secret_key_previous", raw.secret_key_previous.as_deref())?;
         if tracing_subscriber::EnvFilter::try_new(&raw.log_level).is_err() {
             return Err(check.invalid("log_level", format!("{:?}", raw.log_level)));
         }
@@ -383,6 +420,9 @@ impl Config {
             log_level: raw.log_level,
             log_format: raw.log_format,
             etl,
+            secret_key,
+            secret_key_previous,
+            access_token_ttl: Duration::from_secs(raw.access_token_ttl_seconds),
             sources: KEYS
                 .iter()
                 .map(|key| (*key, error::source_of(figment, key)))
@@ -433,6 +473,9 @@ impl Config {
                     "etl_max_retries" => self.etl.max_retries.to_string(),
                     "etl_batch_size" => self.etl.batch_size.to_string(),
                     "etl_benchmark_symbols" => self.etl.benchmark_symbols.join(","),
+                    "secret_key" => shown_secret(self.secret_key.as_ref()),
+                    "secret_key_previous" => shown_secret(self.secret_key_previous.as_ref()),
+                    "access_token_ttl_seconds" => secs(self.access_token_ttl),
                     _ => String::new(),
                 };
                 let source = self.sources.get(key).cloned().unwrap_or_default();
@@ -560,6 +603,22 @@ impl Checker<'_> {
             batch_size: usize::try_from(raw.etl_batch_size).unwrap_or(5000),
             benchmark_symbols: symbols,
         })
+    }
+
+    /// A token-signing key: unset or empty is `None`; a short one is refused without being
+    /// quoted, because HS256 with fewer than 32 bytes of key is guessable offline from one token.
+    fn signing_key(&self, key: &str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
+        match value {
+            None | Some("") => Ok(None),
+            Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => Ok(Some(Secret::new(k))),
+            Some(k) => Err(self.invalid(
+                key,
+                format!(
+                    "a value of {} bytes (not shown because it is a secret)",
+                    k.len()
+                ),
+            )),
+        }
     }
 
     fn base_url(&self, key: &str, value: &str) -> Result<url::Url, ConfigError> {
@@ -740,15 +799,37 @@ mod tests {
     }
 
     #[test]
+    fn a_short_secret_key_is_refused_without_being_quoted_and_an_absent_one_is_none() {
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("secret_key", "too-short-secret"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "SECRET_KEY: expected a secret of at least 32 bytes, got a value of 16 bytes"
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("too-short-secret"), "{err}");
+        let config = load(&[("database_url", "postgres://u@h/db")]).unwrap();
+        assert!(config.secret_key.is_none());
+        assert_eq!(config.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
     fn describe_redacts_every_secret() {
         let config = load(&[
             ("database_url", "postgres://app:pw1secret@h/db"),
             ("database_migration_url", "postgres://owner:pw2secret@h/db"),
+            ("secret_key", "pw3secret-pw3secret-pw3secret-pw3secret"),
         ])
         .unwrap();
         let text = format!("{:?}", config.describe());
         assert!(
-            !text.contains("pw1secret") && !text.contains("pw2secret"),
+            !text.contains("pw1secret")
+                && !text.contains("pw2secret")
+                && !text.contains("pw3secret"),
             "{text}"
         );
         assert_eq!(config.describe().len(), KEYS.len());

@@ -188,7 +188,7 @@ pub async fn finish(db: &PgPool, id: i64, finish: &Finish) -> Result<(), sqlx::E
 }
 
 /// A run as the API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RunRow {
     /// The run's id.
     pub id: i64,
@@ -221,6 +221,7 @@ pub struct RunRow {
     /// One sentence for people.
     pub error_summary: Option<String>,
     /// Per-symbol problems.
+    #[schema(value_type = Vec<Object>)]
     pub failures: Json<serde_json::Value>,
 }
 

@@ -1,7 +1,7 @@
 //! `AppError`: the one error type of the HTTP layer, and its JSON body
 //! `{"error": {"code": "...", "message": "...", "request_id": "..."}}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -17,12 +17,22 @@ pub enum AppError {
     /// 400: the request cannot be parsed (malformed JSON, a bad query string).
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no bearer token, or one that is malformed, expired, wrongly signed or revoked, or
+    /// a failed login. Sent with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but not allowed (a user on an admin route).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such route or resource.
     #[error("{0}")]
     NotFound(String),
     /// 405: the route exists, the method does not.
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
+    /// 409: the resource already exists (a unique constraint said so).
+    #[error("{0}")]
+    Conflict(String),
     /// 413: the body is larger than `REQUEST_BODY_LIMIT_BYTES`.
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
@@ -32,6 +42,9 @@ pub enum AppError {
     /// 422: well-formed input that fails validation.
     #[error("{0}")]
     Validation(String),
+    /// 429: too many attempts; `Retry-After` says how many seconds to wait.
+    #[error("too many attempts; retry in {0} s")]
+    TooManyRequests(u64),
     /// 503: the request did not finish within `REQUEST_TIMEOUT_SECONDS`.
     #[error("the request did not complete within {0} s")]
     Timeout(u64),
@@ -48,8 +61,12 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -62,8 +79,12 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
@@ -86,14 +107,14 @@ impl From<sqlx::Error> for AppError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error itself.
     pub error: ErrorDetail,
 }
 
 /// The fields of an error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`.
     pub code: &'static str,
@@ -119,6 +140,18 @@ impl IntoResponse for AppError {
                 request_id: request_context::current_id(),
             },
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            // RFC 6750: a 401 names the scheme the client should use.
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
+        }
+        response
     }
 }

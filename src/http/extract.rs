@@ -1,7 +1,7 @@
 //! Extractors whose rejections answer in the `AppError` format instead of axum's plain text.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -30,5 +30,32 @@ impl From<JsonRejection> for AppError {
             }
             other => Self::BadRequest(other.body_text()),
         }
+    }
+}
+
+/// `axum::extract::Path`, rejecting a malformed segment (a bad UUID) with a 422 in the
+/// `AppError` format instead of axum's plain text.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => Self::Validation(e.body_text()),
+            other => Self::Internal(anyhow::anyhow!("path parameters: {}", other.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query`, rejecting a query string of the wrong shape (an unknown parameter,
+/// a repeated one) with a 400 in the `AppError` format.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
     }
 }

@@ -1,11 +1,16 @@
 //! The HTTP layer: routes, middleware and the one error type.
 
+pub mod auth;
 pub mod error;
 pub mod etl_runs;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod openapi;
+pub mod portfolios;
+pub mod prices;
 pub mod request_context;
+pub mod symbols;
 
 use std::sync::Arc;
 
@@ -16,6 +21,8 @@ use axum::{middleware, Router};
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::rate_limit::LoginLimits;
+use crate::auth::token::Keys;
 use crate::config::Config;
 use crate::migrate;
 pub use error::AppError;
@@ -29,16 +36,25 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Where start-up migrations stand (readiness waits for them).
     pub migrations: migrate::Status,
+    /// The keys that sign and verify access tokens.
+    pub tokens: Arc<Keys>,
+    /// Login attempts per email and per client, in memory.
+    pub login_limits: Arc<LoginLimits>,
 }
 
 /// The whole application: routes, fallbacks and middleware. Tests call it directly.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::readiness))
-        .route("/etl/runs", get(etl_runs::list));
+        .route("/etl/runs", get(etl_runs::list))
+        .merge(auth::router())
+        .merge(symbols::router())
+        .merge(prices::router())
+        .merge(portfolios::router());
     let routes = Router::new()
         .route("/health", get(health::liveness))
-        .nest("/api/v1", api);
+        .nest("/api/v1", api)
+        .merge(openapi::router());
     with_middleware(routes, &state.config).with_state(state)
 }
 

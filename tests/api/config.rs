@@ -167,3 +167,43 @@ fn config_redacts_both_database_passwords() {
         "{stdout}"
     );
 }
+
+#[test]
+fn serve_needs_a_secret_key_but_migrate_does_not() {
+    let serve = run_binary(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://u@127.0.0.1:9/db"),
+            ("SECRET_KEY", ""),
+        ],
+    );
+    let short = run_binary(
+        &["config"],
+        &[
+            ("DATABASE_URL", "postgres://u@127.0.0.1:9/db"),
+            ("SECRET_KEY", "short-secret"),
+        ],
+    );
+    let printed = run_binary(
+        &["config"],
+        &[
+            ("DATABASE_URL", "postgres://u@127.0.0.1:9/db"),
+            ("SECRET_KEY", ""),
+        ],
+    );
+
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(
+        stderr(&serve).contains("SECRET_KEY: required"),
+        "{}",
+        stderr(&serve)
+    );
+    assert_eq!(short.status.code(), Some(2));
+    assert!(
+        stderr(&short).contains("SECRET_KEY: expected a secret of at least 32 bytes"),
+        "{}",
+        stderr(&short)
+    );
+    assert!(!stderr(&short).contains("short-secret"));
+    assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
+}

@@ -1,11 +1,14 @@
 use serde_json::Value;
 use sqlx::Executor;
 
+use sigmasight::auth::Role;
+
 use crate::helpers::{connect, TestApp};
 
 #[tokio::test]
 async fn recent_etl_runs_are_listed_newest_first_up_to_the_limit() {
     let app = TestApp::spawn().await;
+    let user = app.user(Role::User).await;
     connect(&app.database_url)
         .await
         .execute(
@@ -17,8 +20,13 @@ async fn recent_etl_runs_are_listed_newest_first_up_to_the_limit() {
         .await
         .unwrap();
 
-    let all: Value = app.get("/api/v1/etl/runs").await.json().await.unwrap();
-    let one = app.get("/api/v1/etl/runs?limit=1").await;
+    let all: Value = app
+        .get_as("/api/v1/etl/runs", &user.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let one = app.get_as("/api/v1/etl/runs?limit=1", &user.token).await;
 
     assert_eq!(all["runs"].as_array().unwrap().len(), 2);
     assert_eq!(one.status(), 200);
@@ -34,9 +42,12 @@ async fn recent_etl_runs_are_listed_newest_first_up_to_the_limit() {
 #[tokio::test]
 async fn a_limit_outside_1_to_100_is_a_422_in_the_error_format() {
     let app = TestApp::spawn().await;
+    let user = app.user(Role::User).await;
 
     for limit in ["0", "101", "abc", "-1"] {
-        let response = app.get(&format!("/api/v1/etl/runs?limit={limit}")).await;
+        let response = app
+            .get_as(&format!("/api/v1/etl/runs?limit={limit}"), &user.token)
+            .await;
 
         assert_eq!(response.status(), 422, "limit={limit}");
         let body: Value = response.json().await.unwrap();
@@ -49,4 +60,15 @@ async fn a_limit_outside_1_to_100_is_a_422_in_the_error_format() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn etl_runs_need_a_bearer_token() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/api/v1/etl/runs").await;
+
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
 }

@@ -9,13 +9,41 @@ use std::time::Duration;
 
 use figment::Figment;
 use serde_json::Value;
-use sigmasight::config::{Config, DatabaseUrl};
+use sigmasight::auth::token::Keys;
+use sigmasight::auth::Role;
+use sigmasight::config::{Config, DatabaseUrl, Secret};
 use sigmasight::server::Server;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use url::Url;
+
+/// The token-signing key of every test app and binary (tests forge tokens with it).
+pub const TEST_SECRET_KEY: &str = "test-secret-key-of-at-least-32-bytes-0123456789";
+
+/// The password of every user a test creates.
+pub const TEST_PASSWORD: &str = "a test password, long enough";
+
+/// The keys a test app signs with, to forge tokens (expired ones, other versions).
+pub fn test_keys() -> Keys {
+    Keys::new(
+        Secret::new(TEST_SECRET_KEY),
+        None,
+        Duration::from_secs(3600),
+    )
+}
+
+/// A user created by a test, logged in.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// `users.id`.
+    pub id: uuid::Uuid,
+    /// A unique address.
+    pub email: String,
+    /// A bearer token from `POST /api/v1/auth/login`.
+    pub token: String,
+}
 
 /// The server tests create their databases on.
 pub fn admin_url() -> String {
@@ -64,7 +92,11 @@ pub async fn connect(url: &str) -> PgConnection {
 
 /// A configuration over the defaults: `database_url` plus `customize`'s values.
 pub fn config(database_url: &str, customize: impl FnOnce(Figment) -> Figment) -> Config {
-    let figment = customize(sigmasight::config::defaults().merge(("database_url", database_url)));
+    let figment = customize(
+        sigmasight::config::defaults()
+            .merge(("database_url", database_url))
+            .merge(("secret_key", TEST_SECRET_KEY)),
+    );
     Config::from_figment(&figment).expect("a valid test configuration")
 }
 
@@ -131,6 +163,96 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A request to `path` carrying `token` as a bearer token.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+    }
+
+    /// GET `path` with `token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.authed(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `method` `path` with `token` and a JSON body.
+    pub async fn send_json_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.authed(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Inserts a daily bar for `symbol` on `date` (YYYY-MM-DD) with every price at `close`.
+    pub async fn insert_bar(&self, symbol: &str, date: &str, close: &str) {
+        sqlx::query(
+            "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source)
+             VALUES ($1, $2::date, $3::numeric, $3::numeric, $3::numeric, $3::numeric, NULL, 1000, 'test')
+             ON CONFLICT (symbol, date) DO UPDATE SET close = EXCLUDED.close, open = EXCLUDED.open,
+                 high = EXCLUDED.high, low = EXCLUDED.low, updated_at = now()",
+        )
+        .bind(symbol)
+        .bind(date)
+        .bind(close)
+        .execute(&mut connect(&self.database_url).await)
+        .await
+        .expect("insert a bar");
+    }
+
+    /// POST `body` to `/api/v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/auth/login", self.address))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a user with `role` and [`TEST_PASSWORD`] directly in the database.
+    pub async fn create_user(&self, role: Role) -> (uuid::Uuid, String) {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let hash = sigmasight::auth::password::hash(TEST_PASSWORD).unwrap();
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(&email)
+        .bind(hash)
+        .bind(role.as_str())
+        .fetch_one(&mut connect(&self.database_url).await)
+        .await
+        .expect("insert a user");
+        (id, email)
+    }
+
+    /// A new user with `role`, logged in through the API.
+    pub async fn user(&self, role: Role) -> TestUser {
+        let (id, email) = self.create_user(role).await;
+        let response = self.login(&email, TEST_PASSWORD).await;
+        assert_eq!(response.status(), 200, "login of a fresh user");
+        let body: Value = response.json().await.unwrap();
+        TestUser {
+            id,
+            email,
+            token: body["access_token"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// Polls readiness until 200 (10 s at most).
@@ -293,11 +415,37 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sigmasight")
 }
 
+/// Runs the binary to completion with only `env` in its environment and `stdin` as its input.
+pub fn run_binary_with_stdin(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("run the binary")
+}
+
 /// Runs the binary to completion with only `env` in its environment.
 pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(binary())
         .args(args)
         .env_clear()
+        .env("SECRET_KEY", TEST_SECRET_KEY)
         .envs(env.iter().copied())
         .output()
         .expect("run the binary")
@@ -327,6 +475,7 @@ impl Process {
         let mut child = tokio::process::Command::new(binary())
             .args(args)
             .env_clear()
+            .env("SECRET_KEY", TEST_SECRET_KEY)
             .envs(env.iter().copied())
             .env("PORT", port.to_string())
             .stdout(Stdio::piped())

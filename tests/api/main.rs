@@ -3,6 +3,7 @@
 //! `DATABASE_URL` names a server where each test creates its own database (`scripts/test.sh`
 //! starts a throwaway one when it is unset).
 
+mod auth;
 mod config;
 mod cors;
 mod database;
@@ -13,7 +14,12 @@ mod health;
 mod helpers;
 mod logging;
 mod migrations;
+mod openapi;
+mod portfolios;
+mod prices;
 mod request_id;
 pub mod roles;
 mod shutdown;
+mod symbols;
 mod tls;
+mod users;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Schema-driven fuzz of the public API: schemathesis generates requests from
+# /api/v1/openapi.json (with a bearer token) and fails on any 5xx, any status the document does
+# not list, and any body outside its schema.
+#
+# Needs DATABASE_URL (a server where a database may be created, as for the tests), python3, and
+# schemathesis (`st`; `python3 -m venv .venv && .venv/bin/pip install schemathesis`, or set
+# SCHEMATHESIS to its path). Without schemathesis it says `skipped`, unless FUZZ=required.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+st=${SCHEMATHESIS:-st}
+if ! command -v "$st" >/dev/null 2>&1; then
+  if [ "${FUZZ:-}" = required ]; then
+    echo "error: schemathesis ($st) is not installed and FUZZ=required" >&2
+    exit 1
+  fi
+  echo "api fuzz: skipped (schemathesis not installed: pip install schemathesis)"
+  exit 0
+fi
+: "${DATABASE_URL:?DATABASE_URL must name a server where a database may be created}"
+
+# test.sh's throwaway cluster exports its binaries' directory; psql may be only there.
+psql=$(command -v psql || echo "${PG_THROWAWAY_BINDIR:-}/psql")
+cargo build --locked --quiet
+binary=target/debug/sigmasight
+admin_url=$DATABASE_URL
+name="sigmasight_fuzz_$$"
+database=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$admin_url" "$name")
+"$psql" -q "$admin_url" -c "CREATE DATABASE \"$name\""
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-fuzz.XXXXXX")
+server=
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  "$psql" -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || true
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+export DATABASE_URL="$database" PORT="$port" LOG_LEVEL=warn
+SECRET_KEY="fuzz-only-secret-key-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+export SECRET_KEY
+"$binary" migrate >/dev/null
+password="fuzz password $(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+printf '%s\n' "$password" | "$binary" user create --email fuzz@example.com --admin >/dev/null
+DEMO_PASSWORD="$password" "$binary" seed --demo >/dev/null
+"$binary" serve >"$workdir/serve.log" 2>&1 &
+server=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$base/health" 2>/dev/null && break
+  sleep 0.1
+done
+token=$(python3 - "$base" "$password" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(
+    sys.argv[1] + "/api/v1/auth/login",
+    data=json.dumps({"email": "fuzz@example.com", "password": sys.argv[2]}).encode(),
+    headers={"Content-Type": "application/json"},
+)
+print(json.load(urllib.request.urlopen(request, timeout=10))["access_token"])
+PY
+)
+
+"$st" run "$base/api/v1/openapi.json" \
+  --header "Authorization: Bearer $token" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples "${FUZZ_EXAMPLES:-50}" \
+  --no-color
+echo "api fuzz: no server error and no response outside the schema"

@@ -1,0 +1,249 @@
+//! Bearer authentication: the [`AuthUser`] and [`AdminUser`] extractors, and the `/auth`
+//! routes (`POST /auth/login`, `GET /auth/me`).
+//!
+//! Every authenticated request reads the user's row by primary key, so disabling a user or
+//! bumping their token version takes effect on their next request (docs/auth.md).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::ErrorBody;
+use super::extract::Json;
+use super::{AppError, AppState};
+use crate::auth::{password, users, Role};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// `users.id`.
+    pub id: Uuid,
+    /// The user's email as stored.
+    pub email: String,
+    /// The role in the database now (not the one in the token).
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The authenticated caller, who must be an admin (403 `forbidden` otherwise).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+fn unauthorized(message: &str) -> AppError {
+    AppError::Unauthorized(message.to_owned())
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+fn bearer(headers: &HeaderMap) -> Result<&str, AppError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("a bearer token is required"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is malformed"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )),
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers)?;
+        let claims = state
+            .tokens
+            .verify(token, Utc::now().timestamp())
+            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        let user = users::by_id(&state.db, claims.sub)
+            .await?
+            .ok_or_else(|| unauthorized("the bearer token's user does not exist"))?;
+        if user.disabled {
+            return Err(unauthorized("this account is disabled"));
+        }
+        if user.token_version != claims.ver {
+            return Err(unauthorized("the bearer token has been revoked"));
+        }
+        // The request span declares `user_id`; recording it here puts it on the access line.
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        Ok(Self {
+            id: user.id,
+            role: user.role(),
+            email: user.email,
+            created_at: user.created_at,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role != Role::Admin {
+            return Err(AppError::Forbidden(
+                "this needs an administrator".to_owned(),
+            ));
+        }
+        Ok(Self(user))
+    }
+}
+
+/// The client's address for rate limiting: the last `X-Forwarded-For` entry (the one our own
+/// proxy appended, which a client cannot forge) when there is one, else the peer address.
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(str::to_owned);
+        let peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string())
+        };
+        Ok(Self(
+            forwarded
+                .or_else(peer)
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}
+
+/// `POST /auth/login`'s body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's email, in any case.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A successful login.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+/// `GET /auth/me`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The user's id.
+    pub id: Uuid,
+    /// The email as stored.
+    pub email: String,
+    /// `admin` or `user`.
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The routes under `/auth`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+}
+
+/// Exchanges an email and password for an access token. An unknown email, a wrong password and
+/// a disabled account get the same 401, in about the same time.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    Json(request): Json<LoginRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let now = Instant::now();
+    let limits = &state.login_limits;
+    let email_key = request.email.trim().to_lowercase();
+    limits
+        .per_client
+        .check(&client, now)
+        .and_then(|()| limits.per_email.check(&email_key, now))
+        // Rounded up: a client that waits exactly `Retry-After` seconds is let in.
+        .map_err(|wait| {
+            AppError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        })?;
+
+    let email = request.email.trim();
+    // Postgres text cannot hold NUL and no address is longer than 254 bytes: such an email is
+    // simply unknown (and still costs a dummy verification below).
+    let user = if email.len() <= 254 && !email.contains('\0') {
+        users::by_email(&state.db, email).await?
+    } else {
+        None
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let candidate = request.password;
+    let matches = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify(&candidate, &hash),
+        None => password::verify_dummy(&candidate),
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+
+    match user {
+        Some(user) if matches && !user.disabled => {
+            let token = state.tokens.issue(
+                user.id,
+                user.role(),
+                user.token_version,
+                Utc::now().timestamp(),
+            );
+            Ok(Json(TokenResponse {
+                access_token: token,
+                token_type: "bearer",
+                expires_in: state.tokens.ttl_seconds(),
+            }))
+        }
+        _ => Err(unauthorized("the email or password is not right")),
+    }
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn me(user: AuthUser) -> Json<Me> {
+    Json(Me {
+        id: user.id,
+        email: user.email,
+        role: user.role,
+        created_at: user.created_at,
+    })
+}

@@ -1,0 +1,630 @@
+//! Portfolios and their positions, owned by the calling user: CRUD at `/api/v1/portfolios`,
+//! positions at `/api/v1/portfolios/{id}/positions`, and the valuation at
+//! `/api/v1/portfolios/{id}/summary`.
+//!
+//! Another user's portfolio is a 404, exactly like one that does not exist, so ids cannot be
+//! probed. Quantities and money are exact decimals sent as JSON strings (docs/api.md); the
+//! summary's arithmetic is done by Postgres on `numeric`, which neither rounds nor overflows.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::error::ErrorBody;
+use super::extract::{Json, Path};
+use super::{AppError, AppState};
+use crate::config::is_symbol;
+
+/// The longest portfolio name, in characters (the table's CHECK).
+const MAX_NAME_CHARS: usize = 100;
+
+/// The routes under `/portfolios`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portfolios", get(list).post(create))
+        .route("/portfolios/{id}", get(show).patch(rename).delete(remove))
+        .route(
+            "/portfolios/{id}/positions",
+            get(list_positions).post(add_position),
+        )
+        .route(
+            "/portfolios/{id}/positions/{position_id}",
+            get(show_position)
+                .put(replace_position)
+                .delete(remove_position),
+        )
+        .route("/portfolios/{id}/summary", get(summary))
+}
+
+/// A portfolio.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Portfolio {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name, unique among the user's portfolios.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /portfolios`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Portfolios {
+    /// The caller's portfolios, by name.
+    pub portfolios: Vec<Portfolio>,
+}
+
+/// The body of `POST /portfolios` and `PATCH /portfolios/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortfolioInput {
+    /// 1-100 characters, surrounding spaces dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: String,
+}
+
+/// A position as sent: decimals as exact strings, without trailing zeros.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Position {
+    /// Its id.
+    pub id: Uuid,
+    /// The ticker.
+    pub symbol: String,
+    /// Shares held (negative for a short position).
+    pub quantity: String,
+    /// Cost per share.
+    pub cost_basis: String,
+    /// The day it was opened.
+    pub opened_at: NaiveDate,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PositionRow {
+    id: Uuid,
+    symbol: String,
+    quantity: Decimal,
+    cost_basis: Decimal,
+    opened_at: NaiveDate,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PositionRow> for Position {
+    fn from(row: PositionRow) -> Self {
+        Self {
+            id: row.id,
+            symbol: row.symbol,
+            quantity: row.quantity.normalize().to_string(),
+            cost_basis: row.cost_basis.normalize().to_string(),
+            opened_at: row.opened_at,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// `GET /portfolios/{id}/positions`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Positions {
+    /// The portfolio's positions, by symbol then opening date.
+    pub positions: Vec<Position>,
+}
+
+/// A decimal in a request body: a JSON string (`"10.5"`) or number (`10.5`), kept as its text
+/// so that it is parsed exactly (serde_json's `arbitrary_precision` keeps a number's digits).
+#[derive(Debug, Clone)]
+pub struct DecimalText(pub String);
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(text) => Ok(Self(text)),
+            serde_json::Value::Number(number) => Ok(Self(number.to_string())),
+            _ => Err(serde::de::Error::custom(
+                "expected a decimal as a string or a number",
+            )),
+        }
+    }
+}
+
+/// The body of `POST` and `PUT` on positions.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionInput {
+    /// The ticker (`daily_prices`'s spelling rule).
+    #[schema(pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$", example = "AAPL")]
+    pub symbol: String,
+    /// Shares: non-zero, at most 8 decimal places, less than 10^16 in size.
+    #[schema(value_type = String, example = "10.5")]
+    pub quantity: DecimalText,
+    /// Cost per share: at least 0, at most 6 decimal places, less than 10^14.
+    #[schema(value_type = String, example = "187.25")]
+    pub cost_basis: DecimalText,
+    /// `YYYY-MM-DD`, from 1900-01-01 to tomorrow (UTC).
+    #[schema(value_type = chrono::NaiveDate)]
+    pub opened_at: String,
+}
+
+/// A validated [`PositionInput`].
+struct ValidPosition {
+    symbol: String,
+    quantity: Decimal,
+    cost_basis: Decimal,
+    opened_at: NaiveDate,
+}
+
+/// Parses `text` as a decimal with at most `places` decimal places and fewer than `digits`
+/// digits before the point, as `numeric(p, places)` can store.
+fn decimal(name: &str, text: &str, places: u32, digits: u32) -> Result<Decimal, AppError> {
+    let invalid = || {
+        AppError::Validation(format!(
+            "{name}: expected a decimal with at most {places} decimal places and {digits} \
+             digits before the point, got {text:?}"
+        ))
+    };
+    // `from_str_exact` refuses rather than rounds what does not fit.
+    let value = Decimal::from_str_exact(text.trim())
+        .map_err(|_| invalid())?
+        .normalize();
+    let limit = Decimal::from_i128_with_scale(10_i128.pow(digits), 0);
+    if value.scale() > places || value.abs() >= limit {
+        return Err(invalid());
+    }
+    Ok(value)
+}
+
+impl PositionInput {
+    fn validate(self) -> Result<ValidPosition, AppError> {
+        if !is_symbol(&self.symbol) {
+            return Err(AppError::Validation(format!(
+                "symbol: expected an upper-case ticker such as AAPL or BRK.B, got {:?}",
+                self.symbol
+            )));
+        }
+        let quantity = decimal("quantity", &self.quantity.0, 8, 16)?;
+        if quantity.is_zero() {
+            return Err(AppError::Validation(
+                "quantity: must not be zero".to_owned(),
+            ));
+        }
+        let cost_basis = decimal("cost_basis", &self.cost_basis.0, 6, 14)?;
+        if cost_basis < Decimal::ZERO {
+            return Err(AppError::Validation(
+                "cost_basis: must not be negative".to_owned(),
+            ));
+        }
+        let tomorrow = Utc::now().date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
+        let opened_at = NaiveDate::parse_from_str(&self.opened_at, "%Y-%m-%d")
+            .ok()
+            .filter(|d| {
+                *d >= NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+                    && *d <= tomorrow
+            })
+            .ok_or_else(|| {
+                AppError::Validation(format!(
+                    "opened_at: expected a date YYYY-MM-DD from 1900-01-01 to today, got {:?}",
+                    self.opened_at
+                ))
+            })?;
+        Ok(ValidPosition {
+            symbol: self.symbol,
+            quantity,
+            cost_basis,
+            opened_at,
+        })
+    }
+}
+
+fn portfolio_name(input: PortfolioInput) -> Result<String, AppError> {
+    let name = input.name.trim().to_owned();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AppError::Validation(format!(
+            "name: expected 1 to {MAX_NAME_CHARS} printable characters"
+        )));
+    }
+    Ok(name)
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("no such portfolio".to_owned())
+}
+
+fn duplicate_name(error: sqlx::Error, name: &str) -> AppError {
+    match &error {
+        sqlx::Error::Database(d) if d.constraint() == Some("portfolios_user_name_key") => {
+            AppError::Conflict(format!("you already have a portfolio named {name:?}"))
+        }
+        _ => error.into(),
+    }
+}
+
+/// The caller's portfolio `id`, or a 404 whether it is missing or someone else's.
+async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppError> {
+    sqlx::query_as::<_, Portfolio>(
+        "SELECT id, name, created_at FROM portfolios WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(user.id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(not_found)
+}
+
+/// Lists the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios", responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Portfolios>, AppError> {
+    let portfolios = sqlx::query_as::<_, Portfolio>(
+        "SELECT id, name, created_at FROM portfolios WHERE user_id = $1 ORDER BY name",
+    )
+    .bind(user.id)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(Portfolios { portfolios }))
+}
+
+/// Creates a portfolio: 201, or 409 if the caller has one of that name.
+#[utoipa::path(post, path = "/api/v1/portfolios", request_body = PortfolioInput, responses((status = 201, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<PortfolioInput>,
+) -> Result<(StatusCode, Json<Portfolio>), AppError> {
+    let name = portfolio_name(input)?;
+    let portfolio = sqlx::query_as::<_, Portfolio>(
+        "INSERT INTO portfolios (user_id, name) VALUES ($1, $2) RETURNING id, name, created_at",
+    )
+    .bind(user.id)
+    .bind(&name)
+    .fetch_one(&state.db)
+    .await
+    .map_err(|e| duplicate_name(e, &name))?;
+    Ok((StatusCode::CREATED, Json(portfolio)))
+}
+
+/// One of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Portfolio>, AppError> {
+    Ok(Json(owned(&state.db, &user, id).await?))
+}
+
+/// Renames one of the caller's portfolios.
+#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput, responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn rename(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(input): Json<PortfolioInput>,
+) -> Result<Json<Portfolio>, AppError> {
+    let name = portfolio_name(input)?;
+    sqlx::query_as::<_, Portfolio>(
+        "UPDATE portfolios SET name = $3 WHERE id = $1 AND user_id = $2
+         RETURNING id, name, created_at",
+    )
+    .bind(id)
+    .bind(user.id)
+    .bind(&name)
+    .fetch_optional(&state.db)
+    .await
+    .map_err(|e| duplicate_name(e, &name))?
+    .map(Json)
+    .ok_or_else(not_found)
+}
+
+/// Deletes one of the caller's portfolios and its positions: 204.
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    let deleted = sqlx::query("DELETE FROM portfolios WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user.id)
+        .execute(&state.db)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, created_at";
+
+/// The positions of one of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_positions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Positions>, AppError> {
+    owned(&state.db, &user, id).await?;
+    let rows = sqlx::query_as::<_, PositionRow>(&format!(
+        "SELECT {POSITION_COLUMNS} FROM positions WHERE portfolio_id = $1
+         ORDER BY symbol, opened_at, id"
+    ))
+    .bind(id)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(Positions {
+        positions: rows.into_iter().map(Position::from).collect(),
+    }))
+}
+
+/// Adds a position to one of the caller's portfolios: 201.
+#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput, responses((status = 201, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn add_position(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(input): Json<PositionInput>,
+) -> Result<(StatusCode, Json<Position>), AppError> {
+    let position = input.validate()?;
+    owned(&state.db, &user, id).await?;
+    let row = sqlx::query_as::<_, PositionRow>(&format!(
+        "INSERT INTO positions (portfolio_id, symbol, quantity, cost_basis, opened_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {POSITION_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&position.symbol)
+    .bind(position.quantity)
+    .bind(position.cost_basis)
+    .bind(position.opened_at)
+    .fetch_one(&state.db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+fn no_position() -> AppError {
+    AppError::NotFound("no such position".to_owned())
+}
+
+/// One position of one of the caller's portfolios.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn show_position(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, position_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Position>, AppError> {
+    owned(&state.db, &user, id).await?;
+    sqlx::query_as::<_, PositionRow>(&format!(
+        "SELECT {POSITION_COLUMNS} FROM positions WHERE id = $1 AND portfolio_id = $2"
+    ))
+    .bind(position_id)
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?
+    .map(|row| Json(row.into()))
+    .ok_or_else(no_position)
+}
+
+/// Replaces every field of one position.
+#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), request_body = PositionInput, responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn replace_position(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, position_id)): Path<(Uuid, Uuid)>,
+    Json(input): Json<PositionInput>,
+) -> Result<Json<Position>, AppError> {
+    let position = input.validate()?;
+    owned(&state.db, &user, id).await?;
+    sqlx::query_as::<_, PositionRow>(&format!(
+        "UPDATE positions SET symbol = $3, quantity = $4, cost_basis = $5, opened_at = $6
+         WHERE id = $1 AND portfolio_id = $2 RETURNING {POSITION_COLUMNS}"
+    ))
+    .bind(position_id)
+    .bind(id)
+    .bind(&position.symbol)
+    .bind(position.quantity)
+    .bind(position.cost_basis)
+    .bind(position.opened_at)
+    .fetch_optional(&state.db)
+    .await?
+    .map(|row| Json(row.into()))
+    .ok_or_else(no_position)
+}
+
+/// Deletes one position: 204.
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn remove_position(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, position_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, AppError> {
+    owned(&state.db, &user, id).await?;
+    let deleted = sqlx::query("DELETE FROM positions WHERE id = $1 AND portfolio_id = $2")
+        .bind(position_id)
+        .bind(id)
+        .execute(&state.db)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(no_position());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One priced position of a summary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValuedPosition {
+    /// The position's id.
+    pub id: Uuid,
+    /// The ticker.
+    pub symbol: String,
+    /// Shares held.
+    pub quantity: String,
+    /// Cost per share.
+    pub cost_basis: String,
+    /// The latest close used.
+    pub price: String,
+    /// The trading day of that close.
+    pub price_date: NaiveDate,
+    /// quantity × price.
+    pub market_value: String,
+    /// quantity × cost basis.
+    pub cost: String,
+    /// market value − cost.
+    pub unrealized_pnl: String,
+}
+
+/// A position without any price in `daily_prices`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnpricedPosition {
+    /// The position's id.
+    pub id: Uuid,
+    /// The ticker with no bar.
+    pub symbol: String,
+    /// Shares held.
+    pub quantity: String,
+}
+
+/// `GET /portfolios/{id}/summary`'s body. Totals cover the priced positions only.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// The portfolio's id.
+    pub portfolio_id: Uuid,
+    /// The most recent trading day among the closes used; `null` if nothing is priced.
+    pub as_of: Option<NaiveDate>,
+    /// Sum of the market values.
+    pub total_market_value: String,
+    /// Sum of the costs.
+    pub total_cost: String,
+    /// Total market value − total cost.
+    pub total_unrealized_pnl: String,
+    /// The priced positions.
+    pub positions: Vec<ValuedPosition>,
+    /// Positions whose symbol has no price yet.
+    pub unpriced: Vec<UnpricedPosition>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct SummaryRow {
+    id: Uuid,
+    symbol: String,
+    quantity: String,
+    cost_basis: String,
+    price: Option<String>,
+    price_date: Option<NaiveDate>,
+    market_value: Option<String>,
+    cost: Option<String>,
+    unrealized_pnl: Option<String>,
+    total_market_value: Option<String>,
+    total_cost: Option<String>,
+    total_unrealized_pnl: Option<String>,
+    as_of: Option<NaiveDate>,
+}
+
+/// Values one of the caller's portfolios at the latest close of each symbol.
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn summary(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Summary>, AppError> {
+    owned(&state.db, &user, id).await?;
+    // Arithmetic on `numeric` in Postgres: exact at any size; trim_scale drops the trailing
+    // zeros a product accumulates (10.00000000 × 187.442500 has 14 places). The totals are
+    // window sums over the same rows, so they always agree with the positions listed.
+    // `+ 0 * lp.close` makes a cost NULL when there is no price, so costs, like values, count
+    // only for priced positions.
+    let rows = sqlx::query_as::<_, SummaryRow>(
+        "SELECT p.id, p.symbol,
+                trim_scale(p.quantity)::text AS quantity,
+                trim_scale(p.cost_basis)::text AS cost_basis,
+                trim_scale(lp.close)::text AS price,
+                lp.date AS price_date,
+                trim_scale(p.quantity * lp.close)::text AS market_value,
+                trim_scale(p.quantity * p.cost_basis + 0 * lp.close)::text AS cost,
+                trim_scale(p.quantity * (lp.close - p.cost_basis))::text AS unrealized_pnl,
+                trim_scale(sum(p.quantity * lp.close) OVER ())::text AS total_market_value,
+                trim_scale(sum(p.quantity * p.cost_basis + 0 * lp.close) OVER ())::text AS total_cost,
+                trim_scale(sum(p.quantity * (lp.close - p.cost_basis)) OVER ())::text
+                    AS total_unrealized_pnl,
+                max(lp.date) OVER () AS as_of
+         FROM positions p
+         LEFT JOIN LATERAL (
+             SELECT d.date, d.close FROM daily_prices d
+             WHERE d.symbol = p.symbol ORDER BY d.date DESC LIMIT 1
+         ) lp ON true
+         WHERE p.portfolio_id = $1
+         ORDER BY p.symbol, p.opened_at, p.id",
+    )
+    .bind(id)
+    .fetch_all(&state.db)
+    .await?;
+    let zero = || "0".to_owned();
+    let first = rows.first();
+    let as_of = first.and_then(|r| r.as_of);
+    let total_market_value = first
+        .and_then(|r| r.total_market_value.clone())
+        .unwrap_or_else(zero);
+    let total_cost = first
+        .and_then(|r| r.total_cost.clone())
+        .unwrap_or_else(zero);
+    let total_unrealized_pnl = first
+        .and_then(|r| r.total_unrealized_pnl.clone())
+        .unwrap_or_else(zero);
+
+    let mut positions = Vec::new();
+    let mut unpriced = Vec::new();
+    for row in rows {
+        match (
+            row.price,
+            row.price_date,
+            row.market_value,
+            row.cost,
+            row.unrealized_pnl,
+        ) {
+            (Some(price), Some(price_date), Some(market_value), Some(cost), Some(pnl)) => positions
+                .push(ValuedPosition {
+                    id: row.id,
+                    symbol: row.symbol,
+                    quantity: row.quantity,
+                    cost_basis: row.cost_basis,
+                    price,
+                    price_date,
+                    market_value,
+                    cost,
+                    unrealized_pnl: pnl,
+                }),
+            _ => unpriced.push(UnpricedPosition {
+                id: row.id,
+                symbol: row.symbol,
+                quantity: row.quantity,
+            }),
+        }
+    }
+    Ok(Json(Summary {
+        portfolio_id: id,
+        as_of,
+        total_market_value,
+        total_cost,
+        total_unrealized_pnl,
+        positions,
+        unpriced,
+    }))
+}

@@ -1,0 +1,327 @@
+//! Market data: `GET /api/v1/prices/{symbol}?start=&end=&limit=` (daily bars, ascending) and
+//! `GET /api/v1/prices/latest?symbols=A,B` (the latest bar of each).
+//!
+//! Prices are sent as JSON strings holding the exact decimal (`"187.442500"`): a JSON number
+//! would be read as a binary float by most clients (docs/api.md). A closed day's bars never
+//! change, so bar lists carry an `ETag` and `Cache-Control`, and `If-None-Match` gets a 304.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::auth::AuthUser;
+use super::error::ErrorBody;
+use super::extract::{Json, Path, Query};
+use super::{AppError, AppState};
+use crate::config::is_symbol;
+
+/// Bars returned when `limit` is not given: about a year of trading days.
+pub const DEFAULT_LIMIT: i64 = 260;
+/// The most bars one request returns.
+pub const MAX_LIMIT: i64 = 5000;
+/// The most symbols `/prices/latest` takes at once.
+pub const MAX_LATEST_SYMBOLS: usize = 100;
+/// How long a client or proxy may reuse a bar list without asking again.
+const CACHE_CONTROL: &str = "private, max-age=60";
+
+/// The routes under `/prices`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/prices/latest", get(latest))
+        .route("/prices/{symbol}", get(bars))
+}
+
+/// One daily bar as sent: decimals as exact strings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Bar {
+    /// The New York trading day.
+    pub date: NaiveDate,
+    /// Opening price.
+    pub open: String,
+    /// Highest price.
+    pub high: String,
+    /// Lowest price.
+    pub low: String,
+    /// Closing price.
+    pub close: String,
+    /// Close adjusted for splits and dividends, when the provider gave one.
+    pub adj_close: Option<String>,
+    /// Shares traded.
+    pub volume: i64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct BarRow {
+    symbol: String,
+    date: NaiveDate,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    adj_close: Option<Decimal>,
+    volume: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&BarRow> for Bar {
+    fn from(row: &BarRow) -> Self {
+        Self {
+            date: row.date,
+            open: row.open.to_string(),
+            high: row.high.to_string(),
+            low: row.low.to_string(),
+            close: row.close.to_string(),
+            adj_close: row.adj_close.map(|d| d.to_string()),
+            volume: row.volume,
+        }
+    }
+}
+
+/// `GET /prices/{symbol}`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Bars {
+    /// The symbol asked for.
+    pub symbol: String,
+    /// Its bars, oldest first.
+    pub bars: Vec<Bar>,
+}
+
+/// `GET /prices/{symbol}`'s query string; values are read as text so that a bad one gets a
+/// sentence naming it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct BarsParams {
+    /// First day, YYYY-MM-DD (included).
+    #[param(value_type = Option<chrono::NaiveDate>)]
+    start: Option<String>,
+    /// Last day, YYYY-MM-DD (included).
+    #[param(value_type = Option<chrono::NaiveDate>)]
+    end: Option<String>,
+    /// 1-5000, default 260.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
+    limit: Option<String>,
+}
+
+fn date_param(name: &str, value: Option<&str>, default: NaiveDate) -> Result<NaiveDate, AppError> {
+    match value {
+        None => Ok(default),
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            // Postgres `date` cannot hold chrono's extremes; these bounds cover any market.
+            .filter(|d| (earliest()..=latest_date()).contains(d))
+            .ok_or_else(|| {
+                AppError::Validation(format!(
+                    "{name}: expected a date YYYY-MM-DD from 1900-01-01 to 9999-12-31, got {text:?}"
+                ))
+            }),
+    }
+}
+
+fn earliest() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+}
+
+fn latest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
+}
+
+fn symbol_param(symbol: &str) -> Result<(), AppError> {
+    if is_symbol(symbol) {
+        Ok(())
+    } else {
+        Err(AppError::Validation(format!(
+            "symbol: expected an upper-case ticker such as AAPL or BRK.B, got {symbol:?}"
+        )))
+    }
+}
+
+/// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
+/// oldest first. `limit` is 1-5000, default 260.
+#[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
+    params(("symbol" = String, Path, description = "Upper-case ticker", pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$"), BarsParams,
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn bars(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(symbol): Path<String>,
+    Query(params): Query<BarsParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    symbol_param(&symbol)?;
+    let start = date_param("start", params.start.as_deref(), earliest())?;
+    let end = date_param("end", params.end.as_deref(), latest_date())?;
+    if start > end {
+        return Err(AppError::Validation(format!(
+            "start: must not be after end ({start} > {end})"
+        )));
+    }
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                AppError::Validation(format!(
+                    "limit: expected an integer from 1 to {MAX_LIMIT}, got {text:?}"
+                ))
+            })?,
+    };
+    // The most recent `limit` bars in the range, by the primary key, then put in date order.
+    let rows = sqlx::query_as::<_, BarRow>(
+        "SELECT * FROM (
+             SELECT symbol, date, open, high, low, close, adj_close, volume, updated_at
+             FROM daily_prices
+             WHERE symbol = $1 AND date BETWEEN $2 AND $3
+             ORDER BY date DESC
+             LIMIT $4
+         ) recent ORDER BY date",
+    )
+    .bind(&symbol)
+    .bind(start)
+    .bind(end)
+    .bind(limit)
+    .fetch_all(&state.db)
+    .await?;
+
+    let etag = etag(&symbol, start, end, limit, &rows);
+    let cache_headers = [
+        (header::ETAG, etag.clone()),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        ),
+    ];
+    if matches_etag(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response());
+    }
+    let body = Bars {
+        symbol,
+        bars: rows.iter().map(Bar::from).collect(),
+    };
+    Ok((cache_headers, Json(body)).into_response())
+}
+
+/// A strong validator for one answer: the request's range and the rows' count and latest
+/// change. A bar rewritten by the ETL moves `updated_at`, so the tag changes with the body.
+fn etag(
+    symbol: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+    limit: i64,
+    rows: &[BarRow],
+) -> HeaderValue {
+    let newest = rows.iter().map(|r| r.updated_at).max();
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "{symbol}|{start}|{end}|{limit}|{}|{}|{:?}|{:?}",
+        rows.len(),
+        newest.map_or(0, |t| t.timestamp_micros()),
+        rows.first().map(|r| r.date),
+        rows.last().map(|r| r.date),
+    ));
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`); weak tags compare by their opaque part.
+fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.to_str().unwrap_or_default();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == ours)
+}
+
+/// `GET /prices/latest`'s query string.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LatestParams {
+    /// 1-100 comma-separated tickers.
+    #[param(required = true)]
+    symbols: Option<String>,
+}
+
+/// One symbol's latest bar.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LatestBar {
+    /// The symbol.
+    pub symbol: String,
+    /// Its most recent bar.
+    #[serde(flatten)]
+    pub bar: Bar,
+}
+
+/// `GET /prices/latest`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Latest {
+    /// The latest bar of each symbol that has one, in the order asked.
+    pub prices: Vec<LatestBar>,
+    /// The symbols asked for that have no bar at all.
+    pub missing: Vec<String>,
+}
+
+/// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates ignored).
+#[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
+    params(LatestParams),
+    responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn latest(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Query(params): Query<LatestParams>,
+) -> Result<Json<Latest>, AppError> {
+    let text = params.symbols.unwrap_or_default();
+    let mut symbols: Vec<String> = Vec::new();
+    for symbol in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        symbol_param(symbol)?;
+        if !symbols.iter().any(|s| s == symbol) {
+            symbols.push(symbol.to_owned());
+        }
+    }
+    if symbols.is_empty() || symbols.len() > MAX_LATEST_SYMBOLS {
+        return Err(AppError::Validation(format!(
+            "symbols: expected 1 to {MAX_LATEST_SYMBOLS} comma-separated tickers, got {}",
+            symbols.len()
+        )));
+    }
+    let rows = sqlx::query_as::<_, BarRow>(
+        "SELECT DISTINCT ON (symbol)
+                symbol, date, open, high, low, close, adj_close, volume, updated_at
+         FROM daily_prices
+         WHERE symbol = ANY($1)
+         ORDER BY symbol, date DESC",
+    )
+    .bind(&symbols)
+    .fetch_all(&state.db)
+    .await?;
+    let mut prices = Vec::with_capacity(rows.len());
+    let mut missing = Vec::new();
+    for symbol in symbols {
+        match rows.iter().find(|r| r.symbol == symbol) {
+            Some(row) => prices.push(LatestBar {
+                symbol,
+                bar: Bar::from(row),
+            }),
+            None => missing.push(symbol),
+        }
+    }
+    Ok(Json(Latest { prices, missing }))
+}

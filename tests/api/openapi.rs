@@ -1,0 +1,49 @@
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_describes_every_product_route() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/api/v1/openapi.json").await;
+
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/me",
+        "/api/v1/symbols",
+        "/api/v1/prices/{symbol}",
+        "/api/v1/prices/latest",
+        "/api/v1/etl/runs",
+        "/api/v1/portfolios",
+        "/api/v1/portfolios/{id}",
+        "/api/v1/portfolios/{id}/positions",
+        "/api/v1/portfolios/{id}/positions/{position_id}",
+        "/api/v1/portfolios/{id}/summary",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not described");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+
+    // `/docs` redirects to `/docs/` (followed here), where the page is.
+    let response = app.get("/docs").await;
+
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("swagger-ui"), "{page}");
+}
