@@ -192,7 +192,6 @@ fi
 step "${compose[*]} up -d --build"
 compose_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export API_PORT=$compose_port IMAGE_TAG="$RUN_ID-compose" POSTGRES_IMAGE
-export SECRET_KEY=image-test-secret-key-of-at-least-32-bytes
 if "${compose[@]}" -p "$RUN_ID" up -d --build >"$WORK/compose.log" 2>&1; then
   pass "compose up --build"
 else
