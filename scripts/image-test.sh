@@ -58,6 +58,28 @@ build_args=(--build-arg "GIT_COMMIT=$GIT_COMMIT" --build-arg "VERSION=$VERSION"
 # Seconds since an earlier `date +%s.%N`.
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
+# within SECONDS command...: retries the command once a second until it succeeds, at most SECONDS.
+within() {
+  local seconds=$1
+  shift
+  for _ in $(seq 1 "$seconds"); do
+    "$@" && return 0
+    sleep 1
+  done
+  return 1
+}
+
+# status_within SECONDS URL: polls URL until it answers 200, at most SECONDS; prints the last status.
+status_within() {
+  local code=""
+  for _ in $(seq 1 "$1"); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$2" || true)
+    [ "$code" = 200 ] && break
+    sleep 1
+  done
+  echo "$code"
+}
+
 # A copy of the checkout to build from, so the test can change a file without touching the
 # tree; .dockerignore then picks the context out of it exactly as in a normal build.
 copy_context() {
@@ -122,28 +144,15 @@ step "run --read-only --cap-drop ALL --security-opt no-new-privileges"
 docker network create "$RUN_ID" >/dev/null
 docker run -d --name "$RUN_ID-pg" --network "$RUN_ID" --network-alias db \
   -e POSTGRES_USER=app -e POSTGRES_PASSWORD=app-password -e POSTGRES_DB=app "$POSTGRES_IMAGE" >/dev/null
-for _ in $(seq 1 60); do
-  docker exec "$RUN_ID-pg" pg_isready -h 127.0.0.1 -U app -d app >/dev/null 2>&1 && break
-  sleep 1
-done
+within 60 docker exec "$RUN_ID-pg" pg_isready -q -h 127.0.0.1 -U app -d app || true
 docker run -d --name "$RUN_ID-api" --network "$RUN_ID" -p 127.0.0.1::8000 \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
   -e SECRET_KEY=image-test-secret-key-of-at-least-32-bytes \
   -e DATABASE_URL=postgres://app:app-password@db:5432/app "$TAG" >/dev/null
-health=""
-for _ in $(seq 1 60); do
-  health=$(docker inspect -f '{{.State.Health.Status}}' "$RUN_ID-api")
-  [ "$health" = healthy ] && break
-  sleep 1
-done
-check "the container becomes healthy (HEALTHCHECK)" [ "$health" = healthy ]
+api_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$RUN_ID-api")" = healthy ]; }
+check "the container becomes healthy (HEALTHCHECK)" within 60 api_healthy
 api="http://$(docker port "$RUN_ID-api" 8000/tcp | head -n 1)"
-ready=""
-for _ in $(seq 1 30); do
-  ready=$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/health" || true)
-  [ "$ready" = 200 ] && break
-  sleep 1
-done
+ready=$(status_within 30 "$api/api/v1/health")
 check "/api/v1/health is 200 (migrated, database reachable)" [ "$ready" = 200 ]
 started=$(date +%s.%N)
 docker stop -t 30 "$RUN_ID-api" >/dev/null
@@ -203,12 +212,7 @@ all_healthy() {
   statuses=$(docker ps -a --filter "label=com.docker.compose.project=$RUN_ID" --format '{{.Status}}')
   [ -n "$statuses" ] && ! grep -qv '(healthy)' <<<"$statuses"
 }
-healthy=false
-for _ in $(seq 1 90); do
-  if all_healthy; then healthy=true; break; fi
-  sleep 1
-done
-check "every compose service is healthy" $healthy
+check "every compose service is healthy" within 90 all_healthy
 headers=$(curl -s -D - -o /dev/null -H 'X-Request-ID: compose-smoke-1' "http://127.0.0.1:$compose_port/health" || true)
 check "the API answers on the published port, echoing the request id" grep -qi '^x-request-id: compose-smoke-1' <<<"${headers//$'\r'/}"
 check "compose readiness is 200" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$compose_port/api/v1/health")" = 200 ]
@@ -223,19 +227,9 @@ fi
 api_container=$(docker ps -q --filter "label=com.docker.compose.project=$RUN_ID" --filter "label=com.docker.compose.service=api")
 running_revision=$(docker inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$api_container" 2>/dev/null || true)
 check "api now runs the previous release ($PREV_COMMIT)" [ "$running_revision" = "$PREV_COMMIT" ]
-rolled_back_ready=""
-for _ in $(seq 1 60); do
-  rolled_back_ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$compose_port/api/v1/health" || true)
-  [ "$rolled_back_ready" = 200 ] && break
-  sleep 1
-done
+rolled_back_ready=$(status_within 60 "http://127.0.0.1:$compose_port/api/v1/health")
 check "the previous release is ready on the newer schema" [ "$rolled_back_ready" = 200 ]
-healthy=false
-for _ in $(seq 1 60); do
-  if all_healthy; then healthy=true; break; fi
-  sleep 1
-done
-check "every compose service is healthy after the rollback" $healthy
+check "every compose service is healthy after the rollback" within 60 all_healthy
 scripts/rollback.sh list >"$WORK/rollback-list.txt" 2>&1 || true
 check "rollback.sh list shows images with their commit labels" grep -q "$PREV_COMMIT" "$WORK/rollback-list.txt"
 
