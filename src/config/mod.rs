@@ -623,14 +623,7 @@ impl Checker<'_> {
 
     fn base_url(&self, key: &str, value: &str) -> Result<url::Url, ConfigError> {
         match url::Url::parse(value.trim()) {
-            Ok(url)
-                if matches!(url.scheme(), "http" | "https")
-                    && url.host_str().is_some()
-                    && url.query().is_none()
-                    && url.username().is_empty() =>
-            {
-                Ok(url)
-            }
+            Ok(url) if is_plain_http(&url) => Ok(url),
             _ => Err(self.invalid(key, format!("{value:?}"))),
         }
     }
@@ -652,17 +645,19 @@ impl Checker<'_> {
     }
 }
 
-/// `scheme://host[:port]` and nothing more: what a browser sends in `Origin`.
-fn is_origin(origin: &str) -> bool {
-    let Ok(url) = url::Url::parse(origin) else {
-        return false;
-    };
+/// An http(s) URL with a host, and no credentials or query.
+fn is_plain_http(url: &url::Url) -> bool {
     matches!(url.scheme(), "http" | "https")
         && url.host_str().is_some()
-        && url.path() == "/"
         && url.query().is_none()
         && url.username().is_empty()
-        && origin.matches('/').count() == 2
+}
+
+/// `scheme://host[:port]` and nothing more: what a browser sends in `Origin`.
+fn is_origin(origin: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|url| {
+        is_plain_http(&url) && url.path() == "/" && origin.matches('/').count() == 2
+    })
 }
 
 #[cfg(test)]

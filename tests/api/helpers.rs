@@ -504,14 +504,21 @@ impl Process {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Waits until `/health` answers 200 (10 s at most).
-    pub async fn wait_until_live(&self) {
-        let url = format!("{}/health", self.address());
+    /// Whether GET `path` answers 200 within `within` (polled).
+    pub async fn answers_ok_within(&self, path: &str, within: Duration) -> bool {
+        let url = format!("{}{path}", self.address());
         let client = client();
-        let live = poll(Duration::from_secs(10), || async {
+        poll(within, || async {
             matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
         })
-        .await;
+        .await
+    }
+
+    /// Waits until `/health` answers 200 (10 s at most).
+    pub async fn wait_until_live(&self) {
+        let live = self
+            .answers_ok_within("/health", Duration::from_secs(10))
+            .await;
         assert!(
             live,
             "the binary did not answer /health within 10 s: {:?}",

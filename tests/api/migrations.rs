@@ -211,13 +211,10 @@ async fn three_replicas_starting_together_on_an_empty_database_all_become_ready(
         .map(|_| crate::helpers::Process::serve(&[("DATABASE_URL", &database)]))
         .collect();
 
-    let client = crate::helpers::client();
     for replica in &replicas {
-        let url = format!("{}/api/v1/health", replica.address());
-        let ready = crate::helpers::poll(Duration::from_secs(20), || async {
-            matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
-        })
-        .await;
+        let ready = replica
+            .answers_ok_within("/api/v1/health", Duration::from_secs(20))
+            .await;
         assert!(ready, "replica on port {} never became ready", replica.port);
     }
     let versions = applied_versions(&database).await;

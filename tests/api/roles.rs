@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::Executor;
 
-use crate::helpers::{connect, fresh_database, poll, Process};
+use crate::helpers::{connect, fresh_database, Process};
 
 /// Unique role names, since roles are cluster-wide and tests run in parallel.
 pub struct Roles {
@@ -107,12 +107,9 @@ async fn serve_runs_as_the_app_role_while_the_owner_migrates_and_later_tables_ar
         ("DATABASE_URL", &app_url),
         ("DATABASE_MIGRATION_URL", &owner_url),
     ]);
-    let client = crate::helpers::client();
-    let url = format!("{}/api/v1/health", process.address());
-    let ready = poll(Duration::from_secs(15), || async {
-        matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+    let ready = process
+        .answers_ok_within("/api/v1/health", Duration::from_secs(15))
+        .await;
     assert!(
         ready,
         "serve did not become ready: {:?}",
