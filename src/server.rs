@@ -51,7 +51,6 @@ impl Server {
             config: Arc::new(config),
             migrations,
         };
-        tokio::task::spawn_blocking(crate::auth::password::prepare);
         let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Self { listener, state })
     }

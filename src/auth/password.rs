@@ -3,8 +3,6 @@
 //!
 //! Both functions are CPU-bound for tens of milliseconds: call them from `spawn_blocking`.
 
-use std::sync::LazyLock;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
@@ -15,16 +13,16 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// megabyte "password" is not one.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// A hash of a password nobody has, verified against when a login names an unknown email, so
+/// The hash of a password nobody has, verified against when a login names an unknown email, so
 /// that an unknown email costs the same time as a wrong password and the two cannot be told
-/// apart by timing.
-static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
-    let salt = SaltString::encode_b64(b"sigmasight-dummy").ok()?;
-    Argon2::default()
-        .hash_password(b"no user has this password", &salt)
-        .ok()
-        .map(|h| h.to_string())
-});
+/// apart by timing. A constant: computing it at start-up allocated argon2's 19 MiB before the
+/// first request (and kept it resident). A test checks it is the hash of the dummy password
+/// under today's parameters, so raising them cannot leave it behind.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2lnbWFzaWdodC1kdW1teQ$g7yGCem2w5ZV5Kc8ohSissMrCnzD504Zpjn3shyoPLs";
+
+#[cfg(test)]
+const DUMMY_PASSWORD: &str = "no user has this password";
 
 /// The argon2id PHC string of `password`, with a fresh random salt.
 pub fn hash(password: &str) -> anyhow::Result<String> {
@@ -52,17 +50,9 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
-/// Computes the dummy hash now, so that the first login naming an unknown email does not pay
-/// for it (and stand out by its time). Called once at start-up, off the request threads.
-pub fn prepare() {
-    LazyLock::force(&DUMMY_HASH);
-}
-
 /// Spends the time of one [`verify`] and returns false: for a login whose email is unknown.
 pub fn verify_dummy(password: &str) -> bool {
-    if let Some(dummy) = DUMMY_HASH.as_deref() {
-        let _ = verify(password, dummy);
-    }
+    let _ = verify(password, DUMMY_HASH);
     false
 }
 
@@ -77,7 +67,19 @@ mod tests {
         assert!(verify("correct horse battery", &phc));
         assert!(!verify("correct horse batterY", &phc));
         assert!(!verify("anything", "not a phc string"));
-        assert!(!verify_dummy("no user has this password"));
+        assert!(!verify_dummy(DUMMY_PASSWORD));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_the_dummy_password_under_the_current_parameters() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        let salt = parsed.salt.unwrap();
+        let now = Argon2::default()
+            .hash_password(DUMMY_PASSWORD.as_bytes(), salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(DUMMY_HASH, now);
+        assert!(verify(DUMMY_PASSWORD, DUMMY_HASH));
     }
 
     #[test]
