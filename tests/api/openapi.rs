@@ -47,3 +47,38 @@ async fn the_docs_page_is_served_from_the_binary() {
     let page = response.text().await.unwrap();
     assert!(page.contains("swagger-ui"), "{page}");
 }
+
+#[tokio::test]
+async fn the_docs_page_carries_the_assets_it_loads_and_none_it_does_not() {
+    let app = TestApp::spawn().await;
+
+    let page = app.get("/docs/").await.text().await.unwrap();
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ] {
+        assert!(page.contains(asset), "the page no longer loads {asset}");
+        let response = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.bytes().await.unwrap().len() > 100_000,
+            "{asset} is not whole"
+        );
+    }
+    // The ES-module bundles and source maps are emptied at build time (.cargo/config.toml).
+    for unused in ["swagger-ui-es-bundle.js", "swagger-ui-bundle.js.map"] {
+        assert!(!page.contains(unused), "the page loads {unused}");
+        let body = app
+            .get(&format!("/docs/{unused}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            body.is_empty(),
+            "{unused} is compiled in: {} bytes",
+            body.len()
+        );
+    }
+}
