@@ -175,7 +175,12 @@ pub fn exit_code(outcome: Result<(), Failure>) -> ExitCode {
 /// A Tokio runtime: multi-threaded for the server, one thread for short commands.
 pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
     let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // Workers batch their log lines (telemetry::stdout) and write them whenever they run
+        // out of work. Only workers: the thread that calls `block_on` never parks through this
+        // hook, so its lines, the last ones of a command among them, are written at once.
+        builder.on_thread_park(telemetry::stdout::flush_worker);
+        builder
     } else {
         tokio::runtime::Builder::new_current_thread()
     };

@@ -110,7 +110,9 @@ impl Server {
         let serve = axum::serve(
             listener,
             // The peer address feeds the login rate limit per client.
-            http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(http::app(state.clone())),
         )
         .with_graceful_shutdown(stop);
         let drained = tokio::select! {

@@ -78,8 +78,8 @@ impl FromRequestParts<AppState> for AuthUser {
         if user.token_version != claims.ver {
             return Err(unauthorized("the bearer token has been revoked"));
         }
-        // The request span declares `user_id`; recording it here puts it on the access line.
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        // In the request's log context, so the access line (and any other) names the user.
+        crate::telemetry::context::record("user_id", user.id.to_string());
         Ok(Self {
             id: user.id,
             role: user.role(),

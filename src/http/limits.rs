@@ -1,13 +1,16 @@
 //! Request limits: body size (`REQUEST_BODY_LIMIT_BYTES`) and time (`REQUEST_TIMEOUT_SECONDS`).
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::CONTENT_LENGTH;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
 
 use super::error::AppError;
+use super::ResponseFuture;
 
 tokio::task_local! {
     static BODY_LIMIT: usize;
@@ -27,25 +30,66 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// Rejects a declared `Content-Length` over the limit before any route runs (so even an unknown
-/// route answers 413 rather than reading the body), and bounds the time the rest may take.
-/// Bodies without a length are cut off at the same limit by the extractors
-/// (`DefaultBodyLimit`, set to the same value in `router`).
-pub async fn enforce(State(limits): State<Limits>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limits.body_bytes as u64) {
-        return AppError::PayloadTooLarge(limits.body_bytes).into_response();
-    }
-    let run = BODY_LIMIT.scope(limits.body_bytes, next.run(request));
-    match tokio::time::timeout(limits.timeout, run).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(timeout_s = limits.timeout.as_secs(), "request timed out");
-            AppError::Timeout(limits.timeout.as_secs()).into_response()
+/// The layer enforcing [`Limits`]: rejects a declared `Content-Length` over the limit before
+/// any route runs (so even an unknown route answers 413 rather than reading the body), and
+/// bounds the time the rest may take. Bodies without a length are cut off at the same limit by
+/// the extractors (`DefaultBodyLimit`, set to the same value in `with_middleware`).
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsLayer(pub Limits);
+
+impl<S> Layer<S> for LimitsLayer {
+    type Service = Enforce<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Enforce {
+            inner,
+            limits: self.0,
         }
+    }
+}
+
+/// The service of [`LimitsLayer`].
+#[derive(Debug, Clone)]
+pub struct Enforce<S> {
+    inner: S,
+    limits: Limits,
+}
+
+impl<S> Service<Request> for Enforce<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let limits = self.limits;
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limits.body_bytes as u64) {
+            // From the future, not now: polled, it runs inside the request's log context.
+            return Box::pin(async move {
+                Ok(AppError::PayloadTooLarge(limits.body_bytes).into_response())
+            });
+        }
+        let run = BODY_LIMIT.scope(limits.body_bytes, self.inner.call(request));
+        Box::pin(async move {
+            match tokio::time::timeout(limits.timeout, run).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(timeout_s = limits.timeout.as_secs(), "request timed out");
+                    Ok(AppError::Timeout(limits.timeout.as_secs()).into_response())
+                }
+            }
+        })
     }
 }

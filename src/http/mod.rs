@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, middleware and the one error type.
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod etl_runs;
 pub mod extract;
@@ -12,14 +13,18 @@ pub mod prices;
 pub mod request_context;
 pub mod symbols;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method, Uri};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, Uri};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::Router;
 use sqlx::PgPool;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::{Service, ServiceBuilder};
 
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
@@ -42,8 +47,30 @@ pub struct AppState {
     pub login_limits: Arc<LoginLimits>,
 }
 
+/// The future of the application's own middleware services.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The application as served: the router inside its middleware.
+pub trait App:
+    Service<Request, Response = Response, Error = Infallible, Future = ResponseFuture>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future = ResponseFuture>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The whole application: routes, fallbacks and middleware. Tests call it directly.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState) -> impl App {
     let api = Router::new()
         .route("/health", get(health::readiness))
         .route("/etl/runs", get(etl_runs::list))
@@ -55,50 +82,34 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::liveness))
         .nest("/api/v1", api)
         .merge(openapi::router());
-    with_middleware(routes, &state.config).with_state(state)
+    let config = Arc::clone(&state.config);
+    with_middleware(routes.with_state(state), &config)
 }
 
-/// Adds the fallbacks and middleware every route gets, outermost first: request id and access
-/// log, CORS, then the body and time limits. Public so tests can wrap routes of their own.
-pub fn with_middleware<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    config: &Config,
-) -> Router<S> {
+/// Adds the fallbacks, and the middleware every request goes through, outermost first: request
+/// id and access log, CORS, then the body and time limits. Public so tests can wrap routes of
+/// their own.
+///
+/// The middleware wraps the router, around routing, rather than each route as `Router::layer`
+/// does (a layered route is cloned and boxed, layers and all, per request); and the result is
+/// served as it is, not as the fallback of another router. Serve it with
+/// `axum::ServiceExt::into_make_service`.
+pub fn with_middleware(routes: Router, config: &Config) -> impl App {
     let limits = limits::Limits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
     };
-    routes
+    let routes = routes
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    ServiceBuilder::new()
+        .layer(request_context::RequestContextLayer)
+        .layer(cors::CorsLayerForBrowsers::new(
+            &config.cors_allowed_origins,
+        ))
+        .layer(limits::LimitsLayer(limits))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
-        .layer(middleware::from_fn_with_state(limits, limits::enforce))
-        .layer(cors(&config.cors_allowed_origins))
-        .layer(middleware::from_fn(request_context::track))
-}
-
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            request_context::X_REQUEST_ID.clone(),
-        ])
-        .expose_headers([request_context::X_REQUEST_ID.clone()])
-        .max_age(std::time::Duration::from_secs(600))
+        .service(routes)
 }
 
 async fn not_found(uri: Uri) -> AppError {

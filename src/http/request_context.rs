@@ -2,16 +2,21 @@
 //!
 //! Every request gets an id: the caller's `X-Request-ID` when it is a sane token (visible ASCII,
 //! 1-128 characters), otherwise a new UUID v4. The id is echoed on every response, errors
-//! included, and is a field of the request's span, so every log line written while serving the
-//! request carries it. One access line per request records the outcome.
+//! included, and is a field of the request's log context (with its method and path), so every
+//! log line written while serving the request carries it. One access line per request records
+//! the outcome.
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use tower::{Layer, Service};
+
+use super::ResponseFuture;
+use crate::telemetry::context;
 
 /// The request-id header, read and written.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -19,13 +24,9 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest caller-supplied request id kept.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
 /// The id of the request being served on this task, if any.
 pub fn current_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    context::get("request_id")
 }
 
 /// The caller's id if it is a sane token; otherwise `None`.
@@ -37,41 +38,80 @@ pub fn accepted_id(value: &HeaderValue) -> Option<&str> {
     sane.then(|| value.to_str().ok()).flatten()
 }
 
-/// Middleware: assigns the id, opens the request span, echoes the header, writes the access line.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(accepted_id)
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-        user_id = tracing::field::Empty,
-    );
+/// A new id: a UUID v4 drawn from a fast thread-local generator. An id only has to be unique
+/// enough to find a request's lines, not unpredictable; the OS generator would cost a system
+/// call per request.
+pub fn new_id() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_ne_bytes())
+        .into_uuid()
+        .to_string()
+}
 
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
+/// The outermost middleware: assigns the id, sets the request's log context, echoes the header
+/// and writes the access line. A hand-written service rather than `from_fn`, which boxes and
+/// clones the inner stack per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContextLayer;
 
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext { inner }
     }
-    let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(
-            target: "access",
-            status,
-            duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-            "request"
-        );
-    });
-    response
+}
+
+/// The service of [`RequestContextLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestContext<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = request
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(accepted_id)
+            .map_or_else(new_id, str::to_owned);
+        let header = HeaderValue::from_str(&id).ok();
+        let fields = context::Fields::new(vec![
+            ("request_id", id),
+            ("method", request.method().as_str().to_owned()),
+            ("path", request.uri().path().to_owned()),
+        ]);
+        // Called now, but polled inside the context: the inner layers only build futures here
+        // (the limits layer answers its 413 from its future), so all their work, and logging,
+        // happens with the id in place.
+        let serve = self.inner.call(request);
+        Box::pin(context::scope(fields, async move {
+            let Ok(mut response) = serve.await;
+            if let Some(value) = header {
+                response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+            }
+            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(
+                target: "access",
+                status = response.status().as_u16(),
+                duration_ms = (duration_ms * 1000.0).round() / 1000.0,
+                "request"
+            );
+            Ok(response)
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +135,16 @@ mod tests {
         assert!(accepted_id(&HeaderValue::from_str(&exact).unwrap()).is_some());
         let non_ascii = HeaderValue::from_bytes("café".as_bytes()).unwrap();
         assert_eq!(accepted_id(&non_ascii), None);
+    }
+
+    #[test]
+    fn new_ids_are_distinct_uuid_v4s() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 }

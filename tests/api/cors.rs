@@ -89,3 +89,50 @@ async fn configured_origins_replace_the_defaults_and_the_request_id_is_exposed()
         .headers()
         .contains_key("access-control-allow-origin"));
 }
+
+fn vary_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::test]
+async fn every_response_varies_by_origin_and_only_cors_requests_get_cors_headers() {
+    let app = TestApp::spawn().await;
+
+    let plain = app.get("/health").await;
+    let cross_origin = app
+        .client
+        .get(format!("{}/health", app.address))
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+
+    for response in [&plain, &cross_origin] {
+        let vary = vary_of(response);
+        for header in [
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+        ] {
+            assert!(vary.contains(header), "{header} not in Vary: {vary}");
+        }
+    }
+    assert!(
+        plain
+            .headers()
+            .keys()
+            .all(|name| !name.as_str().starts_with("access-control-")),
+        "{:?}",
+        plain.headers()
+    );
+    assert_eq!(
+        cross_origin.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+}

@@ -40,6 +40,7 @@ async fn spawn_echo(body_limit: u64) -> String {
     let app = sigmasight::http::with_middleware(routes, &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, app).await });
     address
 }
@@ -219,8 +220,8 @@ async fn an_internal_error_is_opaque_to_the_client_and_its_cause_is_logged_once(
     use tracing_subscriber::layer::SubscriberExt;
 
     let logs = LogBuffer::default();
-    let subscriber =
-        tracing_subscriber::registry().with(sigmasight::telemetry::JsonLayer::new(logs.clone()));
+    let subscriber = tracing_subscriber::registry()
+        .with(sigmasight::telemetry::json::JsonLayer::new(logs.clone()));
     let _guard = tracing::subscriber::set_default(subscriber);
     let config = config("postgres://unused@127.0.0.1:9/unused", |f| f);
     let routes = Router::new().route(

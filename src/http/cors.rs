@@ -1,0 +1,102 @@
+//! CORS for the browser front ends of `CORS_ALLOWED_ORIGINS`, by tower-http, applied only to
+//! requests that carry an `Origin` header.
+//!
+//! A request without `Origin` (curl, a server, a health probe) is not a CORS request: the CORS
+//! layer would only add `Vary` and an `Access-Control-Expose-Headers` that means nothing
+//! without `Access-Control-Allow-Origin`. Those requests skip the layer and get the same `Vary`,
+//! so a cache never serves a response made for one origin to another.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+
+use super::request_context::X_REQUEST_ID;
+use super::ResponseFuture;
+
+/// What every response says it varies by: the request headers CORS answers depend on.
+const VARY: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
+
+/// The layer: tower-http's CORS for `origins`, behind the `Origin` check.
+#[derive(Clone)]
+pub struct CorsLayerForBrowsers(CorsLayer);
+
+impl CorsLayerForBrowsers {
+    /// CORS for these origins (exact `scheme://host[:port]` strings).
+    pub fn new(origins: &[String]) -> Self {
+        // A predicate over shared data rather than `AllowOrigin::list`: the layer is cloned per
+        // request, and a list would be copied each time.
+        let origins: Arc<[HeaderValue]> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        Self(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::predicate(move |origin, _| {
+                    origins.contains(origin)
+                }))
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                    Method::OPTIONS,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    X_REQUEST_ID.clone(),
+                ])
+                .expose_headers([X_REQUEST_ID.clone()])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+}
+
+impl<S> Layer<S> for CorsLayerForBrowsers {
+    type Service = CorsForBrowsers<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorsForBrowsers(self.0.layer(inner))
+    }
+}
+
+/// The service of [`CorsLayerForBrowsers`].
+#[derive(Clone)]
+pub struct CorsForBrowsers<S>(Cors<S>);
+
+impl<S> Service<Request> for CorsForBrowsers<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.headers().contains_key(header::ORIGIN) {
+            return Box::pin(self.0.call(request));
+        }
+        // `Cors::poll_ready` readied the inner service: it may be called directly.
+        let response = self.0.get_mut().call(request);
+        Box::pin(async move {
+            let Ok(mut response) = response.await;
+            response.headers_mut().append(header::VARY, VARY);
+            Ok(response)
+        })
+    }
+}
