@@ -10,16 +10,18 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use self::body::BarText;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{Json, Path, Query};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
+
+mod body;
 
 /// Bars returned when `limit` is not given: about a year of trading days.
 pub const DEFAULT_LIMIT: i64 = 260;
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Bar {
     /// The New York trading day.
+    #[serde(serialize_with = "body::serialize_date")]
     pub date: NaiveDate,
     /// Opening price.
     pub open: String,
@@ -56,28 +59,30 @@ pub struct Bar {
     pub volume: i64,
 }
 
+/// A latest bar as read. Postgres renders the `numeric` prices as text (`187.442500`, every
+/// digit of the column's scale), which is what the API sends: decoding them into decimals only
+/// to print them again cost more than the query (docs/benchmarks.md).
 #[derive(Debug, sqlx::FromRow)]
 struct BarRow {
     symbol: String,
     date: NaiveDate,
-    open: Decimal,
-    high: Decimal,
-    low: Decimal,
-    close: Decimal,
-    adj_close: Option<Decimal>,
+    open: String,
+    high: String,
+    low: String,
+    close: String,
+    adj_close: Option<String>,
     volume: i64,
-    updated_at: DateTime<Utc>,
 }
 
-impl From<&BarRow> for Bar {
-    fn from(row: &BarRow) -> Self {
+impl From<BarRow> for Bar {
+    fn from(row: BarRow) -> Self {
         Self {
             date: row.date,
-            open: row.open.to_string(),
-            high: row.high.to_string(),
-            low: row.low.to_string(),
-            close: row.close.to_string(),
-            adj_close: row.adj_close.map(|d| d.to_string()),
+            open: row.open,
+            high: row.high,
+            low: row.low,
+            close: row.close,
+            adj_close: row.adj_close,
             volume: row.volume,
         }
     }
@@ -178,24 +183,19 @@ pub async fn bars(
                 ))
             })?,
     };
-    // The most recent `limit` bars in the range, by the primary key, then put in date order.
-    let rows = sqlx::query_as::<_, BarRow>(
-        "SELECT * FROM (
-             SELECT symbol, date, open, high, low, close, adj_close, volume, updated_at
-             FROM daily_prices
-             WHERE symbol = $1 AND date BETWEEN $2 AND $3
-             ORDER BY date DESC
-             LIMIT $4
-         ) recent ORDER BY date",
-    )
-    .bind(&symbol)
-    .bind(start)
-    .bind(end)
-    .bind(limit)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = sqlx::query(include_str!("bars.sql"))
+        .bind(&symbol)
+        .bind(start)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&state.db)
+        .await?;
+    let bars = rows
+        .iter()
+        .map(BarText::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
 
-    let etag = etag(&symbol, start, end, limit, &rows);
+    let etag = etag(&symbol, start, end, limit, &bars);
     let cache_headers = [
         (header::ETAG, etag.clone()),
         (
@@ -206,11 +206,11 @@ pub async fn bars(
     if matches_etag(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response());
     }
-    let body = Bars {
-        symbol,
-        bars: rows.iter().map(Bar::from).collect(),
-    };
-    Ok((cache_headers, Json(body)).into_response())
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    Ok((cache_headers, json, body::bars_json(&symbol, &bars)).into_response())
 }
 
 /// A strong validator for one answer: the request's range and the rows' count and latest
@@ -220,14 +220,14 @@ fn etag(
     start: NaiveDate,
     end: NaiveDate,
     limit: i64,
-    rows: &[BarRow],
+    rows: &[BarText<'_>],
 ) -> HeaderValue {
-    let newest = rows.iter().map(|r| r.updated_at).max();
+    let newest = rows.iter().map(|r| r.updated_at_micros).max();
     let mut hasher = Sha256::new();
     hasher.update(format!(
         "{symbol}|{start}|{end}|{limit}|{}|{}|{:?}|{:?}",
         rows.len(),
-        newest.map_or(0, |t| t.timestamp_micros()),
+        newest.unwrap_or(0),
         rows.first().map(|r| r.date),
         rows.last().map(|r| r.date),
     ));
@@ -304,7 +304,8 @@ pub async fn latest(
     }
     let rows = sqlx::query_as::<_, BarRow>(
         "SELECT DISTINCT ON (symbol)
-                symbol, date, open, high, low, close, adj_close, volume, updated_at
+                symbol, date, open::text, high::text, low::text, close::text,
+                adj_close::text, volume
          FROM daily_prices
          WHERE symbol = ANY($1)
          ORDER BY symbol, date DESC",
@@ -312,10 +313,15 @@ pub async fn latest(
     .bind(&symbols)
     .fetch_all(&state.db)
     .await?;
+    let mut rows: Vec<Option<BarRow>> = rows.into_iter().map(Some).collect();
     let mut prices = Vec::with_capacity(rows.len());
     let mut missing = Vec::new();
     for symbol in symbols {
-        match rows.iter().find(|r| r.symbol == symbol) {
+        match rows
+            .iter_mut()
+            .find(|r| r.as_ref().is_some_and(|r| r.symbol == symbol))
+            .and_then(Option::take)
+        {
             Some(row) => prices.push(LatestBar {
                 symbol,
                 bar: Bar::from(row),

@@ -1,0 +1,188 @@
+//! The body of `GET /prices/{symbol}`, written straight from the rows.
+//!
+//! A year of bars is 260 objects of seven fields. Through serde (each row decoded into a struct
+//! of `String`s, then every key and value escaped one call at a time) the body cost more CPU
+//! than the query; here each field is copied from its row into the body once. The bytes are
+//! those `serde_json` writes for [`Bars`](super::Bars): a test holds the two together.
+
+use chrono::{Datelike, NaiveDate};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+/// One bar, borrowed from its row (the columns of `bars.sql`, by position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarText<'r> {
+    /// The trading day.
+    pub date: NaiveDate,
+    /// Prices as Postgres renders `numeric(20,6)` in text: `187.442500`.
+    pub open: &'r [u8],
+    /// See `open`.
+    pub high: &'r [u8],
+    /// See `open`.
+    pub low: &'r [u8],
+    /// See `open`.
+    pub close: &'r [u8],
+    /// See `open`; absent when the provider gave none.
+    pub adj_close: Option<&'r [u8]>,
+    /// Shares traded.
+    pub volume: i64,
+    /// When the row last changed, in microseconds since the Unix epoch (the ETag's input).
+    pub updated_at_micros: i64,
+}
+
+/// Postgres counts `timestamptz` in microseconds from 2000-01-01 UTC.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl<'r> BarText<'r> {
+    /// Reads a row of `bars.sql`. Unchecked, and the text columns as bytes: the query fixes
+    /// each column's type, a checked read compares type names per value, and the server's
+    /// UTF-8 needs no second validation (the writer escapes anything unusual).
+    pub fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            date: row.try_get_unchecked(1)?,
+            open: row.try_get_unchecked(2)?,
+            high: row.try_get_unchecked(3)?,
+            low: row.try_get_unchecked(4)?,
+            close: row.try_get_unchecked(5)?,
+            adj_close: row.try_get_unchecked(6)?,
+            volume: row.try_get_unchecked(7)?,
+            // `timestamptz` in binary is the i64 count itself.
+            updated_at_micros: row
+                .try_get_unchecked::<i64, _>(8)?
+                .saturating_add(POSTGRES_EPOCH_MICROS),
+        })
+    }
+}
+
+/// `{"symbol":"…","bars":[{"date":"…","open":"…",…},…]}`.
+pub fn bars_json(symbol: &str, bars: &[BarText<'_>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + bars.len() * 150);
+    out.extend_from_slice(b"{\"symbol\":");
+    string(&mut out, symbol.as_bytes());
+    out.extend_from_slice(b",\"bars\":[");
+    for (i, bar) in bars.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"date\":\"");
+        date(&mut out, bar.date);
+        out.extend_from_slice(b"\",\"open\":");
+        string(&mut out, bar.open);
+        out.extend_from_slice(b",\"high\":");
+        string(&mut out, bar.high);
+        out.extend_from_slice(b",\"low\":");
+        string(&mut out, bar.low);
+        out.extend_from_slice(b",\"close\":");
+        string(&mut out, bar.close);
+        out.extend_from_slice(b",\"adj_close\":");
+        match bar.adj_close {
+            Some(value) => string(&mut out, value),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"volume\":");
+        out.extend_from_slice(itoa::Buffer::new().format(bar.volume).as_bytes());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// A JSON string. Prices and tickers are plain ASCII that needs no escaping; anything else
+/// goes through `serde_json` (invalid UTF-8 replaced, which text from Postgres never is).
+fn string(out: &mut Vec<u8>, value: &[u8]) {
+    if value
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(value);
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(value));
+    }
+}
+
+/// `YYYY-MM-DD` (years 0-9999; others as chrono writes them).
+fn date(out: &mut Vec<u8>, date: NaiveDate) {
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(date.to_string().as_bytes());
+        return;
+    }
+    let start = out.len();
+    out.extend_from_slice(b"0000-00-00");
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for slot in out[start + at..start + at + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, date.month());
+    put(8, 2, date.day());
+}
+
+/// `date` as a JSON string through serde: the `Bar` type's own field serializer.
+pub fn serialize_date<S: serde::Serializer>(
+    value: &NaiveDate,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut text = Vec::with_capacity(10);
+    date(&mut text, *value);
+    serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Bar, Bars};
+    use super::*;
+
+    fn bar<'a>(day: &str, open: &'a str, adj_close: Option<&'a str>, volume: i64) -> BarText<'a> {
+        BarText {
+            date: day.parse().unwrap(),
+            open: open.as_bytes(),
+            high: b"190.000001",
+            low: b"0.000000",
+            close: b"187.442500",
+            adj_close: adj_close.map(str::as_bytes),
+            volume,
+            updated_at_micros: 0,
+        }
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_body_is_what_serde_json_writes_for_bars() {
+        let bars = [
+            bar("2025-01-02", "187.442500", None, 1000),
+            bar("0999-12-31", "1.000000", Some("2.500000"), i64::MAX),
+            bar("2025-01-06", "odd \"text\" \\ \n é", Some("1"), 0),
+        ];
+        let typed = Bars {
+            symbol: "BRK.B".to_owned(),
+            bars: bars
+                .iter()
+                .map(|b| Bar {
+                    date: b.date,
+                    open: text(b.open),
+                    high: text(b.high),
+                    low: text(b.low),
+                    close: text(b.close),
+                    adj_close: b.adj_close.map(text),
+                    volume: b.volume,
+                })
+                .collect(),
+        };
+
+        let ours = bars_json("BRK.B", &bars);
+
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&typed).unwrap()
+        );
+        assert_eq!(bars_json("A", &[]), br#"{"symbol":"A","bars":[]}"#);
+    }
+}
