@@ -82,12 +82,14 @@ scripts/fuzz-api.sh
 
 # Image tests need a Docker engine. IMAGE_TESTS=required (CI) makes its absence a failure;
 # IMAGE_TESTS=skip skips them; by default they run when an engine answers.
+bench_docker=skip
 case "${IMAGE_TESTS:-auto}" in
   skip) echo "image tests: skipped (IMAGE_TESTS=skip)" ;;
   *)
     if PATH="/usr/bin:$PATH" docker info >/dev/null 2>&1; then
       step "image tests"
       scripts/image-test.sh
+      bench_docker=required
     elif [ "${IMAGE_TESTS:-auto}" = required ]; then
       echo "error: IMAGE_TESTS=required but no Docker engine answers" >&2
       exit 1
@@ -96,3 +98,16 @@ case "${IMAGE_TESTS:-auto}" in
     fi
     ;;
 esac
+
+# The benchmark, once through in a few seconds a step: every figure must be measured, with no
+# HTTP error and an idempotent ETL rerun; the targets are not judged (scripts/bench.sh does
+# that). Needs wrk and pgbench. BENCH_SMOKE=required (CI) makes their absence a failure.
+step "benchmark smoke run: scripts/bench.sh --quick"
+if command -v wrk >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1; then
+  scripts/bench.sh --quick --docker "$bench_docker"
+elif [ "${BENCH_SMOKE:-auto}" = required ]; then
+  echo "error: BENCH_SMOKE=required but wrk or pgbench is missing (apt-get install wrk postgresql)" >&2
+  exit 1
+else
+  echo "benchmark smoke run: skipped (wrk or pgbench missing: apt-get install wrk postgresql)"
+fi
