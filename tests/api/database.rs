@@ -119,7 +119,53 @@ async fn daily_prices_keeps_exact_decimals_and_refuses_malformed_bars() {
             "lower-case symbol",
             "('aapl', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
         ),
+        (
+            "empty symbol",
+            "('', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "symbol starting with a dot",
+            "('.A', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "symbol starting with a dash",
+            "('-A', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "symbol of 21 characters",
+            "('ABCDEFGHIJKLMNOPQRSTU', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "symbol with a space",
+            "('BRK B', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "non-ASCII symbol",
+            "('ÄPPL', '2025-01-08', 1, 2, 1, 1, 1, 5, 'fmp')",
+        ),
+        (
+            "upper-case source",
+            "('A', '2025-01-08', 1, 2, 1, 1, 1, 5, 'FMP')",
+        ),
+        (
+            "source starting with a digit",
+            "('A', '2025-01-08', 1, 2, 1, 1, 1, 5, '1fmp')",
+        ),
+        (
+            "source of 33 characters",
+            "('A', '2025-01-08', 1, 2, 1, 1, 1, 5, 'abcdefghijklmnopqrstuvwxyzabcdefg')",
+        ),
     ];
+    for good in ["^GSPC", "BF-B", "A", "ABCDEFGHIJKLMNOPQRST", "0700"] {
+        conn.execute(
+            insert(&format!(
+                "('{good}', '2025-02-03', 1, 2, 1, 1, 1, 5, 'polygon_2')"
+            ))
+            .as_str(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{good} was refused: {e}"));
+    }
     for (what, values) in malformed {
         assert!(
             conn.execute(insert(values).as_str()).await.is_err(),
