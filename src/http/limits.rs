@@ -57,7 +57,7 @@ pub struct Enforce<S> {
 
 impl<S> Service<Request> for Enforce<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;

@@ -69,7 +69,7 @@ pub struct RequestContext<S> {
 
 impl<S> Service<Request> for RequestContext<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;

@@ -1,0 +1,343 @@
+"""The measurements: start-up, HTTP against its ceilings, the ETL, the container's health."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+from common import (ROOT, BenchError, Process, RssSampler, free_port, note, proc_status, request,
+                    run, status_of, wait_for)
+from report import mib
+
+LUA = Path(__file__).with_name("wrk-report.lua")
+# The prices endpoint's own SQL (src/http/prices/mod.rs includes the same file).
+BARS_SQL = ROOT / "src" / "http" / "prices" / "bars.sql"
+SECRET_KEY = "benchmark-only-secret-key-of-at-least-32-bytes"
+USER_EMAIL = "bench@example.com"
+USER_PASSWORD = "benchmark-password-0123"
+PRICES_SYMBOL = "S0001"
+
+
+class Database:
+    """A fresh database on the server of `admin_url`, dropped at the end."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self.name = f"sigmasight_bench_{uuid.uuid4().hex[:12]}"
+        self.psql(f'CREATE DATABASE "{self.name}"', url=admin_url)
+        parts = urllib.parse.urlsplit(admin_url)
+        self.url = urllib.parse.urlunsplit(parts._replace(path="/" + self.name))
+        # pgbench takes libpq's variables rather than a URL for -h/-p/-U.
+        self.libpq = {
+            "PGHOST": parts.hostname or "127.0.0.1",
+            "PGPORT": str(parts.port or 5432),
+            "PGUSER": urllib.parse.unquote(parts.username or "postgres"),
+            "PGDATABASE": self.name,
+        }
+        if parts.password:
+            self.libpq["PGPASSWORD"] = urllib.parse.unquote(parts.password)
+
+    def psql(self, sql: str, url: str | None = None) -> str:
+        return run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", url or self.url, "-c", sql]).stdout
+
+    def drop(self) -> None:
+        self.psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', url=self.admin_url)
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+def service_env(db: Database, port: int, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATABASE_URL": db.url,
+        "SECRET_KEY": SECRET_KEY,
+        "PORT": str(port),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+    }
+    env.update(extra)
+    return env
+
+
+def measure_startup(service: Path, db: Database, runs: int, work: Path) -> dict:
+    """Exec to the first 200 on /health, and to a 200 on /api/v1/health, migrations applied."""
+    to_live, to_ready = [], []
+    for i in range(runs):
+        port = free_port()
+        started = time.perf_counter()
+        process = Process([str(service), "serve"], service_env(db, port), work / f"startup-{i}.log")
+
+        def live() -> bool:
+            """a 200 on /health"""
+            return status_of(port, "/health") == 200
+
+        def ready() -> bool:
+            """a 200 on /api/v1/health"""
+            return status_of(port, "/api/v1/health") == 200
+
+        try:
+            wait_for(live, 10)
+            to_live.append(time.perf_counter() - started)
+            wait_for(ready, 10)
+            to_ready.append(time.perf_counter() - started)
+        finally:
+            process.stop()
+    return {
+        "runs": runs,
+        "exec_to_health_ms": summary_ms(to_live),
+        "exec_to_ready_ms": summary_ms(to_ready),
+    }
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = sorted(s * 1000 for s in seconds)
+    return {"median": round(statistics.median(ms), 1), "min": round(ms[0], 1), "max": round(ms[-1], 1)}
+
+
+def wrk(url: str, connections: int, seconds: float, token: str | None = None) -> dict:
+    """One wrk run; requests/s, latency percentiles in ms, and every kind of error."""
+    env = dict(os.environ, BENCH_TOKEN=token or "")
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(LUA), url]
+    out = run(cmd, env=env).stdout
+    line = next((l for l in out.splitlines() if l.startswith('{"requests"')), None)
+    if line is None:
+        raise BenchError(f"wrk printed no result line:\n{out}")
+    raw = json.loads(line)
+    seconds_run = raw["duration_us"] / 1e6
+    lat = raw["latency_us"]
+    return {
+        "connections": connections,
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds_run),
+        "p50_ms": round(lat["p50"] / 1000, 2),
+        "p99_ms": round(lat["p99"] / 1000, 2),
+        "max_ms": round(lat["max"] / 1000, 2),
+        "errors": sum(raw["errors"].values()),
+        "error_kinds": {k: v for k, v in raw["errors"].items() if v},
+    }
+
+
+# pgbench's clock includes opening its connections, one thread's share after another: 256 of them
+# take more than a second on a loaded 2-core machine, and a shorter run then completes nothing.
+# Its tps excludes that time, so a longer floor changes no figure.
+PGBENCH_MIN_SECONDS = 5
+
+
+def pgbench(db: Database, script: str, clients: int, seconds: float, work: Path, name: str) -> dict:
+    """pgbench running `script` (prepared statements), with latency percentiles from its log."""
+    logs = work / f"pgbench-{name}-{clients}"
+    logs.mkdir()
+    script_file = logs / "script.sql"
+    script_file.write_text(script)
+    cmd = [
+        "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(2, clients)),
+        "-T", str(max(PGBENCH_MIN_SECONDS, round(seconds))), "-f", str(script_file),
+        "-l", f"--log-prefix={logs}/log",
+        "-D", f"symbol={PRICES_SYMBOL}", "-D", "start=1900-01-01", "-D", "end=9999-12-31", "-D", "limit=260",
+    ]
+    out = run(cmd, env=dict(os.environ, **db.libpq), cwd=logs).stdout
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    if not tps:
+        raise BenchError(f"pgbench printed no tps:\n{out}")
+    latencies = sorted(
+        int(line.split()[2])
+        for log in logs.glob("log*")
+        for line in log.read_text().splitlines()
+        if line.strip()
+    )
+    shutil.rmtree(logs)
+    return {
+        "clients": clients,
+        "tps": round(float(tps.group(1))),
+        "p50_ms": round(percentile(latencies, 50) / 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) / 1000, 2),
+        "errors": int(failed.group(1)) if failed else 0,
+    }
+
+
+def percentile(sorted_values: list[int], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def pgbench_script(sql: str) -> str:
+    """The endpoint's SQL with pgbench variables in place of its bind parameters."""
+    sql = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    for number, name in ((1, "symbol"), (2, "start"), (3, "end"), (4, "limit")):
+        sql = re.sub(rf"\${number}\b", f":{name}", sql)
+    return sql.strip().rstrip(";") + ";\n"
+
+
+def measure_etl(service: Path, double: Path, db: Database, symbols: int, first: str, last: str, work: Path) -> dict:
+    """Two backfills of `symbols` symbols from `first` to `last` from the provider double: the
+    first inserts every bar, the second (idempotent) finds every one unchanged."""
+    db.psql(
+        "INSERT INTO symbols (symbol) SELECT 'S' || lpad(g::text, 4, '0') "
+        f"FROM generate_series(0, {symbols - 1}) g"
+    )
+    provider = Process([str(double), "0"], {"PATH": os.environ.get("PATH", "")}, work / "provider.log")
+    try:
+        address = provider.announced_address()
+        env = service_env(
+            db,
+            free_port(),
+            FMP_API_KEY="benchmark-key",
+            FMP_BASE_URL=f"http://{address}",
+            FMP_REQUESTS_PER_MINUTE="1000000",
+            ETL_BENCHMARK_SYMBOLS="",
+            ETL_DEADLINE_SECONDS="3600",
+        )
+        cmd = [str(service), "etl", "--from", first, "--to", last, "--provider", "fmp"]
+        return {
+            "symbols": symbols,
+            "from": first,
+            "to": last,
+            "backfill": etl_run(cmd, env, work / "etl-1.log", "rows_inserted"),
+            "rerun": etl_run(cmd, env, work / "etl-2.log", "rows_unchanged"),
+        }
+    finally:
+        provider.stop()
+
+
+def etl_run(cmd: list[str], env: dict[str, str], log: Path, counted: str) -> dict:
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    finished = [
+        json.loads(line)
+        for line in log.read_text(errors="replace").splitlines()
+        if line.startswith("{") and '"etl run finished"' in line
+    ]
+    if code != 0 or not finished:
+        raise BenchError(f"sigmasight etl exited {code}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+    line = finished[-1]
+    bars = int(line[counted])
+    return {
+        "seconds": round(seconds, 2),
+        "bars": bars,
+        "bars_per_s": round(bars / seconds),
+        "peak_rss_kb": usage.ru_maxrss,
+        "inserted": int(line["rows_inserted"]),
+        "updated": int(line["rows_updated"]),
+        "unchanged": int(line["rows_unchanged"]),
+        "rejected": int(line["rows_rejected"]),
+        "status": line["status"],
+    }
+
+
+def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: Path) -> dict:
+    """The service's routes at 1, 64 and 256 connections, its memory idle and under load, and
+    the two ceilings: a bare axum server and pgbench running the prices endpoint's SQL."""
+    figures: dict = {"seconds_per_run": seconds}
+    port = free_port()
+    process = Process([str(service), "serve"], service_env(db, port), work / "serve.log")
+    try:
+
+        def ready() -> bool:
+            """the service's readiness"""
+            return status_of(port, "/api/v1/health") == 200
+
+        wait_for(ready, 30)
+        time.sleep(1)
+        figures["idle_rss_kb"] = proc_status(process.pid, "VmRSS")
+        note(f"idle RSS: {mib(figures['idle_rss_kb'])}")
+
+        status, body = request(port, "POST", "/api/v1/auth/login", {"email": USER_EMAIL, "password": USER_PASSWORD})
+        if status != 200:
+            raise BenchError(f"login answered {status}: {body[:200]!r}")
+        token = json.loads(body)["access_token"]
+        prices = f"/api/v1/prices/{PRICES_SYMBOL}"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", prices, headers={"Authorization": f"Bearer {token}"})
+        answer = conn.getresponse()
+        bars = len(json.loads(answer.read())["bars"]) if answer.status == 200 else 0
+        conn.close()
+        if bars != 260:
+            raise BenchError(f"{prices} answered {answer.status} with {bars} bars, expected 260")
+        figures["prices_bars"] = bars
+
+        routes = {"health": ("/health", None), "readiness": ("/api/v1/health", None), "prices": (prices, token)}
+        for name, (path, auth) in routes.items():
+            url = f"http://127.0.0.1:{port}{path}"
+            wrk(url, 64, min(seconds, 2), auth)  # warm-up: pool connections, caches
+            figures[name] = []
+            for connections in (1, 64, 256):
+                if connections == 256:
+                    with RssSampler(process.pid) as sampler:
+                        result = wrk(url, connections, seconds, auth)
+                    result["peak_rss_kb"] = sampler.peak_kb
+                else:
+                    result = wrk(url, connections, seconds, auth)
+                figures[name].append(result)
+                note(f"{name:9} c={connections:<3} {result['rps']:>8} req/s  p50 {result['p50_ms']:>7} ms  "
+                     f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")
+        figures["rss_256_kb"] = max(r["peak_rss_kb"] for name in routes for r in figures[name] if "peak_rss_kb" in r)
+        figures["hwm_kb"] = proc_status(process.pid, "VmHWM")
+        note(f"peak RSS under 256 connections: {mib(figures['rss_256_kb'])}")
+    finally:
+        process.stop()
+
+    ceiling = Process([str(bare), "0"], {"PATH": os.environ.get("PATH", "")}, work / "bare.log")
+    try:
+        address = ceiling.announced_address()
+        wrk(f"http://{address}/health", 64, min(seconds, 2))
+        figures["bare_axum"] = []
+        for connections in (1, 64, 256):
+            result = wrk(f"http://{address}/health", connections, seconds)
+            figures["bare_axum"].append(result)
+            note(f"bare axum c={connections:<3} {result['rps']:>8} req/s  p50 {result['p50_ms']:>7} ms  "
+                 f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")
+    finally:
+        ceiling.stop()
+
+    script = pgbench_script(BARS_SQL.read_text())
+    figures["pgbench_prices"] = []
+    for clients in (1, 64, 256):
+        result = pgbench(db, script, clients, seconds, work, "prices")
+        figures["pgbench_prices"].append(result)
+        note(f"pgbench   c={clients:<3} {result['tps']:>8} tx/s   p50 {result['p50_ms']:>7} ms  "
+             f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")
+    return figures
+
+
+def measure_container(tag: str, db: Database, interval: str | None) -> float:
+    """Seconds from `docker run` to the container's `healthy`, with the image's HEALTHCHECK or
+    with its interval shortened to `interval` (what the process itself takes)."""
+    name = f"sigmasight-bench-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    cmd = ["docker", "run", "-d", "--name", name, "--network", "host", "--read-only",
+           "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    if interval:
+        cmd += ["--health-interval", interval, "--health-start-period", "0s"]
+    for key, value in service_env(db, port).items():
+        if key != "PATH":
+            cmd += ["-e", f"{key}={value}"]
+    started = time.perf_counter()
+    run([*cmd, tag])
+    try:
+
+        def healthy() -> bool:
+            """the container's health status `healthy`"""
+            state = run(["docker", "inspect", "-f", "{{.State.Health.Status}}", name]).stdout.strip()
+            return state == "healthy"
+
+        wait_for(healthy, 60, poll=0.02)
+        return time.perf_counter() - started
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)

@@ -1,0 +1,151 @@
+"""The targets, judged against one run's figures, and the report in Markdown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from common import ROOT
+
+
+def at(rows: list[dict], connections: int) -> dict:
+    return next(r for r in rows if r.get("connections", r.get("clients")) == connections)
+
+
+def evaluate(f: dict) -> list[dict]:
+    """Each target with its measured figure, where the run measured it."""
+    checks = []
+
+    def check(name: str, figure: str, ok: bool) -> None:
+        checks.append({"target": name, "measured": figure, "met": bool(ok)})
+
+    http_f = f.get("http")
+    if http_f:
+        health, bare = at(http_f["health"], 64), at(http_f["bare_axum"], 64)
+        ratio = health["rps"] / bare["rps"]
+        check("/health >= 0.8 x bare axum at 64 connections", f"{ratio:.2f} ({health['rps']:,} / {bare['rps']:,} req/s)", ratio >= 0.8)
+        prices, ceiling = at(http_f["prices"], 64), at(http_f["pgbench_prices"], 64)
+        ratio = prices["rps"] / ceiling["tps"]
+        check("prices >= 0.7 x pgbench at 64 connections", f"{ratio:.2f} ({prices['rps']:,} req/s / {ceiling['tps']:,} tx/s)", ratio >= 0.7)
+        check("prices p99 < 50 ms at 64 connections", f"{prices['p99_ms']} ms", prices["p99_ms"] < 50)
+        check("idle RSS <= 15 MiB", mib(http_f["idle_rss_kb"]), http_f["idle_rss_kb"] <= 15 * 1024)
+        check("RSS under 256 connections <= 64 MiB", mib(http_f["rss_256_kb"]), http_f["rss_256_kb"] <= 64 * 1024)
+        errors = sum(r["errors"] for key in ("health", "readiness", "prices", "bare_axum") for r in http_f[key])
+        check("no HTTP errors in any run", str(errors), errors == 0)
+    startup = f.get("startup")
+    if startup:
+        median = startup["exec_to_health_ms"]["median"]
+        check("exec to first 200 on /health <= 100 ms", f"{median} ms (median of {startup['runs']})", median <= 100)
+    image = f.get("image")
+    if image:
+        size = image["uncompressed_bytes"]
+        check("image <= 25 MB (aim: 15 MB)", mb(size), size <= 25e6)
+    etl = f.get("etl")
+    if etl:
+        for key in ("backfill", "rerun"):
+            rate = etl[key]["bars_per_s"]
+            check(f"ETL {key} >= 100,000 bars/s", f"{rate:,} bars/s", rate >= 100_000)
+    docker = f.get("docker")
+    if docker and "rebuild_s" in docker and "cold_build_s" in docker:
+        ratio = docker["rebuild_s"] / docker["cold_build_s"]
+        check("src/-only rebuild <= 30 % of a cold build", f"{ratio:.0%} ({docker['rebuild_s']:.0f} s / {docker['cold_build_s']:.0f} s)", ratio <= 0.3)
+    return checks
+
+
+def mb(n_bytes: float) -> str:
+    """Sizes on disk and on the wire, in decimal megabytes (as registries and `docker` count)."""
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
+
+
+def mib(kib: float) -> str:
+    """Memory, from /proc's kB (which are KiB), in MiB."""
+    return f"{kib / 1024:.1f} MiB"
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kb = int(next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")))
+
+    def version(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.splitlines()[0].strip()
+        except (OSError, IndexError):
+            return "not installed"
+
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "rustc": version(["rustc", "--version"]),
+        "postgres": version(["pgbench", "--version"]),
+        "wrk": version(["wrk", "--version"]) or "wrk",
+        "docker": version(["docker", "--version"]),
+        "commit": version(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"]),
+    }
+
+
+def report(f: dict, checks: list[dict]) -> str:
+    m = f["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+        f"{m['rustc']}; {m['postgres']}; commit {m['commit']}; the service: {f['service']}; "
+        f"helper servers: `{f['profile']}` builds{' (quick run)' if f['quick'] else ''}.",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {c['target']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in checks]
+    http_f = f.get("http")
+    if http_f:
+        lines += ["", f"HTTP, wrk {http_f['seconds_per_run']} s per run (2 threads; 1 for one connection):", "",
+                  "| route | connections | requests/s | p50 ms | p99 ms | errors | vs ceiling |", "|---|---|---|---|---|---|---|"]
+        ceilings = {"health": ("bare_axum", "rps"), "prices": ("pgbench_prices", "tps")}
+        for name, label in (("health", "`/health`"), ("readiness", "`/api/v1/health`"), ("prices", "`/api/v1/prices/{symbol}` (260 bars)"),
+                            ("bare_axum", "ceiling: bare axum `/health`"), ("pgbench_prices", "ceiling: pgbench, the prices SQL")):
+            for row in http_f[name]:
+                n = row.get("connections", row.get("clients"))
+                rate = row.get("rps", row.get("tps"))
+                versus = ""
+                if name in ceilings:
+                    key, field = ceilings[name]
+                    versus = f"{rate / at(http_f[key], n)[field]:.2f}"
+                lines.append(f"| {label} | {n} | {rate:,} | {row['p50_ms']} | {row['p99_ms']} | {row['errors']} | {versus} |")
+        lines += ["", f"Memory: {mib(http_f['idle_rss_kb'])} RSS idle after start-up; "
+                  f"{mib(http_f['rss_256_kb'])} at most under 256 connections (sampled every 50 ms); "
+                  f"{mib(http_f['hwm_kb'])} high-water mark over the whole run (a login's argon2 included)."]
+    startup = f.get("startup")
+    if startup:
+        h, r = startup["exec_to_health_ms"], startup["exec_to_ready_ms"]
+        lines += ["", f"Start-up over {startup['runs']} runs, migrations already applied: exec to the first 200 on `/health` "
+                  f"{h['median']} ms median ({h['min']}-{h['max']}); to a 200 on `/api/v1/health` {r['median']} ms ({r['min']}-{r['max']})."]
+    image = f.get("image")
+    if image:
+        lines += ["", f"Image: {mb(image['uncompressed_bytes'])} uncompressed, {mb(image['compressed_layers_bytes'])} as gzip-compressed layers; "
+                  f"the binary {mb(image['binary_bytes'])} ({image['binary_file']})."]
+    docker = f.get("docker")
+    if docker:
+        parts = []
+        if "cold_build_s" in docker:
+            parts.append(f"cold build (no cache) {docker['cold_build_s']:.0f} s")
+        if "rebuild_s" in docker:
+            parts.append(f"rebuild after a `src/`-only change {docker['rebuild_s']:.0f} s")
+        if "healthy_s" in docker:
+            parts.append(f"`docker run` to `healthy` {docker['healthy_s']:.1f} s with the image's HEALTHCHECK, "
+                         f"{docker['healthy_fast_s']:.2f} s probing every 100 ms")
+        lines += ["", "Docker: " + "; ".join(parts) + "."]
+    etl = f.get("etl")
+    if etl:
+        lines += ["", f"ETL, {etl['symbols']} symbols from {etl['from']} to {etl['to']} from the local provider double:", "",
+                  "| run | bars | seconds | bars/s | peak RSS |", "|---|---|---|---|---|"]
+        for key, label in (("backfill", "backfill (all inserted)"), ("rerun", "rerun (all unchanged)")):
+            r = etl[key]
+            lines.append(f"| {label} | {r['bars']:,} | {r['seconds']} | {r['bars_per_s']:,} | {mib(r['peak_rss_kb'])} |")
+    return "\n".join(lines) + "\n"
