@@ -18,7 +18,7 @@ use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use super::request_context::X_REQUEST_ID;
-use super::ResponseFuture;
+use super::{Inner, ResponseFuture};
 
 /// What every response says it varies by: the request headers CORS answers depend on.
 const VARY: HeaderValue = HeaderValue::from_static(
@@ -74,11 +74,7 @@ impl<S> Layer<S> for CorsLayerForBrowsers {
 #[derive(Clone)]
 pub struct CorsForBrowsers<S>(Cors<S>);
 
-impl<S> Service<Request> for CorsForBrowsers<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: Inner> Service<Request> for CorsForBrowsers<S> {
     type Response = Response;
     type Error = Infallible;
     type Future = ResponseFuture;

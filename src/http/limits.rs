@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use super::error::AppError;
-use super::ResponseFuture;
+use super::{Inner, ResponseFuture};
 
 tokio::task_local! {
     static BODY_LIMIT: usize;
@@ -55,11 +55,7 @@ pub struct Enforce<S> {
     limits: Limits,
 }
 
-impl<S> Service<Request> for Enforce<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: Inner> Service<Request> for Enforce<S> {
     type Response = Response;
     type Error = Infallible;
     type Future = ResponseFuture;

@@ -50,6 +50,19 @@ pub struct AppState {
 /// The future of the application's own middleware services.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
+/// What each of the application's middleware services wraps: the next service inward.
+pub trait Inner:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Send + 'static
+{
+}
+
+impl<T> Inner for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Send
+        + 'static
+{
+}
+
 /// The application as served: the router inside its middleware.
 pub trait App:
     Service<Request, Response = Response, Error = Infallible, Future = ResponseFuture>

@@ -15,7 +15,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use super::ResponseFuture;
+use super::{Inner, ResponseFuture};
 use crate::telemetry::context;
 
 /// The request-id header, read and written.
@@ -67,11 +67,7 @@ pub struct RequestContext<S> {
     inner: S,
 }
 
-impl<S> Service<Request> for RequestContext<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: Inner> Service<Request> for RequestContext<S> {
     type Response = Response;
     type Error = Infallible;
     type Future = ResponseFuture;
