@@ -2,6 +2,7 @@
 //!
 //! The binary only parses its command line and calls into these modules; tests call them directly.
 
+pub mod ascii;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
 
-use chrono::{Datelike, Timelike, Utc};
+use chrono::{Timelike, Utc};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
@@ -22,6 +22,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
 use super::{context, error_chain};
+use crate::ascii;
 
 /// A layer writing each event as one flat JSON object per line to `W`.
 pub struct JsonLayer<W> {
@@ -135,18 +136,12 @@ impl Visit for Line<'_> {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.field(field.name()) {
-            let mut digits = itoa::Buffer::new();
-            self.0
-                .line
-                .extend_from_slice(digits.format(value).as_bytes());
+            ascii::integer(&mut self.0.line, value);
         }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.field(field.name()) {
-            let mut digits = itoa::Buffer::new();
-            self.0
-                .line
-                .extend_from_slice(digits.format(value).as_bytes());
+            ascii::integer(&mut self.0.line, value);
         }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -175,27 +170,15 @@ impl Visit for Line<'_> {
 /// `2026-01-02T03:04:05.678Z`: UTC, milliseconds.
 fn timestamp(out: &mut Vec<u8>) {
     let now = Utc::now();
-    let digits = |out: &mut Vec<u8>, mut value: u32, width: usize| {
-        let start = out.len();
-        out.resize(start + width, b'0');
-        for slot in out[start..].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    digits(out, now.year().clamp(0, 9999) as u32, 4);
-    out.push(b'-');
-    digits(out, now.month(), 2);
-    out.push(b'-');
-    digits(out, now.day(), 2);
+    ascii::date(out, now.date_naive());
     out.push(b'T');
-    digits(out, now.hour(), 2);
+    ascii::padded(out, now.hour(), 2);
     out.push(b':');
-    digits(out, now.minute(), 2);
+    ascii::padded(out, now.minute(), 2);
     out.push(b':');
-    digits(out, now.second(), 2);
+    ascii::padded(out, now.second(), 2);
     out.push(b'.');
-    digits(out, now.timestamp_subsec_millis().min(999), 3);
+    ascii::padded(out, now.timestamp_subsec_millis().min(999), 3);
     out.push(b'Z');
 }
 

@@ -5,9 +5,11 @@
 //! than the query; here each field is copied from its row into the body once. The bytes are
 //! those `serde_json` writes for [`Bars`](super::Bars): a test holds the two together.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+
+use crate::ascii;
 
 /// One bar, borrowed from its row (the columns of `bars.sql`, by position).
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +67,7 @@ pub fn bars_json(symbol: &str, bars: &[BarText<'_>]) -> Vec<u8> {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"date\":\"");
-        date(&mut out, bar.date);
+        ascii::date(&mut out, bar.date);
         out.extend_from_slice(b"\",\"open\":");
         string(&mut out, bar.open);
         out.extend_from_slice(b",\"high\":");
@@ -80,7 +82,7 @@ pub fn bars_json(symbol: &str, bars: &[BarText<'_>]) -> Vec<u8> {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"volume\":");
-        out.extend_from_slice(itoa::Buffer::new().format(bar.volume).as_bytes());
+        ascii::integer(&mut out, bar.volume);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
@@ -102,33 +104,13 @@ fn string(out: &mut Vec<u8>, value: &[u8]) {
     }
 }
 
-/// `YYYY-MM-DD` (years 0-9999; others as chrono writes them).
-fn date(out: &mut Vec<u8>, date: NaiveDate) {
-    let year = date.year();
-    if !(0..=9999).contains(&year) {
-        out.extend_from_slice(date.to_string().as_bytes());
-        return;
-    }
-    let start = out.len();
-    out.extend_from_slice(b"0000-00-00");
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for slot in out[start + at..start + at + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, year as u32);
-    put(5, 2, date.month());
-    put(8, 2, date.day());
-}
-
 /// `date` as a JSON string through serde: the `Bar` type's own field serializer.
 pub fn serialize_date<S: serde::Serializer>(
     value: &NaiveDate,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     let mut text = Vec::with_capacity(10);
-    date(&mut text, *value);
+    ascii::date(&mut text, *value);
     serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
 }
 
