@@ -257,36 +257,16 @@ fn escape_into(out: &mut Vec<u8>, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::Buffer;
     use super::*;
     use serde_json::Value;
-    use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     fn lines_of(log: impl FnOnce()) -> Vec<String> {
         let buffer = Buffer::default();
         let subscriber = tracing_subscriber::registry().with(JsonLayer::new(buffer.clone()));
         tracing::subscriber::with_default(subscriber, log);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = buffer.text();
         assert!(text.ends_with('\n'), "{text:?}");
         text.lines().map(str::to_owned).collect()
     }

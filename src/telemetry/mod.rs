@@ -1,8 +1,9 @@
 //! Logging: one flat JSON object per line (or human-readable lines for a terminal).
 //!
 //! A JSON line carries `ts`, `level`, `target`, `message`, the event's own fields, and the fields
-//! of every span it happened in, flattened to the top level ([`json`]). That is how every line
-//! logged while serving a request carries its `request_id` (see `http::request_context`).
+//! of the task's log context ([`context`]), all at the top level ([`json`]). That is how every
+//! line logged while serving a request carries its `request_id` (see `http::request_context`).
+//! Spans are not logged.
 
 pub mod context;
 pub mod json;
@@ -92,28 +93,53 @@ fn chain_text<'a>(errors: impl Iterator<Item = &'a (dyn std::error::Error + 'sta
     text
 }
 
+/// What the logging tests write to.
+#[cfg(test)]
+mod testing {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    /// A shared in-memory writer: clones append to the same bytes.
+    #[derive(Clone, Default)]
+    pub struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        /// Everything written so far.
+        pub fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::Buffer;
     use super::*;
 
     #[test]
     fn a_pretty_line_ends_with_the_log_context() {
-        #[derive(Clone, Default)]
-        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let buffer = Buffer::default();
-        let writer = buffer.clone();
         let layer = tracing_subscriber::fmt::layer()
             .event_format(WithContext(Format::default()))
-            .with_writer(move || writer.clone());
+            .with_writer(buffer.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -124,7 +150,7 @@ mod tests {
                 tracing::warn!(status = 503_u64, "not ready");
             }));
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = buffer.text();
         assert!(text.ends_with("status=503 request_id=r-9\n"), "{text:?}");
         assert!(
             text.contains("WARN") && text.contains("not ready"),
