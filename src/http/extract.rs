@@ -1,5 +1,6 @@
 //! Extractors whose rejections answer in the `AppError` format instead of axum's plain text.
 
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -18,17 +19,22 @@ pub struct Json<T>(pub T);
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
+            Ok(body) => json_body(body),
             Err(error) => AppError::Internal(error.into()).into_response(),
         }
     }
+}
+
+/// A response of JSON already written: `Content-Type: application/json` and `body`.
+pub fn json_body(body: impl Into<Body>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.into(),
+    )
+        .into_response()
 }
 
 impl From<JsonRejection> for AppError {

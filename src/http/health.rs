@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::extract::json_body;
 use super::AppState;
 use crate::migrate;
 use crate::version::{GIT_COMMIT, VERSION};
@@ -19,11 +20,7 @@ pub const READINESS_DB_TIMEOUT: Duration = Duration::from_secs(2);
 /// `GET /health`: the process is up. Never touches the database, so a restart loop is never
 /// triggered by a database outage.
 pub async fn liveness() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
+    json_body(r#"{"status":"ok"}"#)
 }
 
 /// The readiness body, the same shape for 200 and 503.

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use self::body::BarText;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
-use super::extract::{Json, Path, Query};
+use super::extract::{json_body, Json, Path, Query};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
 
@@ -206,11 +206,7 @@ pub async fn bars(
     if matches_etag(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response());
     }
-    let json = [(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    )];
-    Ok((cache_headers, json, body::bars_json(&symbol, &bars)).into_response())
+    Ok((cache_headers, json_body(body::bars_json(&symbol, &bars))).into_response())
 }
 
 /// A strong validator for one answer: the request's range and the rows' count and latest
