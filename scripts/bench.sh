@@ -11,7 +11,8 @@
 #
 # Needs wrk and pgbench (Debian: apt-get install wrk postgresql); Docker for the image figures.
 # With DATABASE_URL set, that server is used; otherwise a throwaway PostgreSQL is started here.
-# BASE_IMAGES=local builds the image from the stand-ins of scripts/base-images.sh (offline).
+# BASE_IMAGES=local builds the image from the stand-ins of scripts/base-images.sh (offline);
+# RUST_IMAGE and RUNTIME_IMAGE, when set, name the Dockerfile's base images.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/postgres.sh
@@ -23,7 +24,7 @@ case " $* " in
   *" -h "* | *" --help "*) exec python3 scripts/bench/bench.py --help ;;
 esac
 if [ "${BASE_IMAGES:-}" = local ] && [[ " $* " != *" --docker skip "* ]] && docker info >/dev/null 2>&1; then
-  scripts/base-images.sh ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
+  use_local_base_images
 fi
 if [ -z "${DATABASE_URL:-}" ]; then
   postgres_start_throwaway

@@ -41,10 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "${BASE_IMAGES:-}" = local ]; then
-  export RUST_IMAGE=sigmasight/rust-builder:1.95.0
-  export RUNTIME_IMAGE=sigmasight/distroless-static:nonroot
-  export POSTGRES_IMAGE=sigmasight/postgres:15
-  scripts/base-images.sh ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
+  use_local_base_images
 fi
 POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:15@sha256:1b92e7a80c021647bf70f5d3eb66066a998e4f5cf43c07bb9dc9f729782cf88e}
 GIT_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)

@@ -16,9 +16,6 @@ from common import ROOT, BenchError, note, run, step
 from report import mb
 
 MUSL = "x86_64-unknown-linux-musl"
-# Stand-ins of the Dockerfile's base images, from scripts/base-images.sh (BASE_IMAGES=local).
-RUST_BUILDER_LOCAL = "sigmasight/rust-builder:1.95.0"
-RUNTIME_LOCAL = "sigmasight/distroless-static:nonroot"
 
 
 def docker_available() -> bool:
@@ -101,8 +98,10 @@ def docker_figures(figures: dict, work: Path, quick: bool) -> tuple[str, Path]:
     the cache has and skips the rebuild) and measures its sizes."""
     step("image: cold build, sizes, rebuild after a src/-only change")
     build_args = ["--build-arg", f"GIT_COMMIT={run(['git', 'rev-parse', 'HEAD'], cwd=ROOT).stdout.strip()}"]
-    if os.environ.get("BASE_IMAGES") == "local":
-        build_args += ["--build-arg", f"RUST_IMAGE={RUST_BUILDER_LOCAL}", "--build-arg", f"RUNTIME_IMAGE={RUNTIME_LOCAL}"]
+    # The Dockerfile's base images, when scripts/bench.sh names others (BASE_IMAGES=local).
+    for arg in ("RUST_IMAGE", "RUNTIME_IMAGE"):
+        if os.environ.get(arg):
+            build_args += ["--build-arg", f"{arg}={os.environ[arg]}"]
     tag = f"sigmasight-backend:bench-{uuid.uuid4().hex[:8]}"
     context = work / "context"
     copy_context(context)

@@ -13,3 +13,12 @@ if docker compose version >/dev/null 2>&1; then
 else
   compose=(docker-compose)
 fi
+
+# BASE_IMAGES=local: builds the stand-ins of scripts/base-images.sh where no registry is
+# reachable, and names them in RUST_IMAGE, RUNTIME_IMAGE and POSTGRES_IMAGE for what follows.
+use_local_base_images() {
+  export RUST_IMAGE=sigmasight/rust-builder:1.95.0
+  export RUNTIME_IMAGE=sigmasight/distroless-static:nonroot
+  export POSTGRES_IMAGE=sigmasight/postgres:15
+  scripts/base-images.sh ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
+}
