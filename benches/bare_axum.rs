@@ -24,8 +24,5 @@ async fn health() -> impl IntoResponse {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let listener = support::listener_from_args().await?;
-    let app = Router::new().route("/health", get(health));
-    axum::serve(listener, app).await?;
-    Ok(())
+    support::serve(Router::new().route("/health", get(health))).await
 }

@@ -70,8 +70,5 @@ fn body(symbol: &str, from: NaiveDate, to: NaiveDate) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let listener = support::listener_from_args().await?;
-    let app = Router::new().route("/stable/historical-price-eod/full", get(full));
-    axum::serve(listener, app).await?;
-    Ok(())
+    support::serve(Router::new().route("/stable/historical-price-eod/full", get(full))).await
 }
