@@ -14,6 +14,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
+use crate::auth::verification::Verifier;
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState};
 use crate::{db, migrate, shutdown};
@@ -48,6 +49,10 @@ impl Server {
             db: db::pool(&config),
             tokens: Arc::new(tokens),
             login_limits: Arc::new(LoginLimits::default()),
+            verifier: Arc::new(Verifier::new(
+                config.password_hash_concurrency,
+                config.password_hash_queue,
+            )),
             config: Arc::new(config),
             migrations,
         };

@@ -13,6 +13,7 @@ mod etl_runs;
 mod health;
 mod helpers;
 mod logging;
+mod login_limits;
 mod migrations;
 mod openapi;
 mod portfolios;
