@@ -217,7 +217,7 @@ async fn a_thousand_concurrent_logins_stay_within_bounded_memory_and_a_valid_log
         &format!("{TEST_PASSWORD}\n"),
     );
     assert!(output.status.success(), "{output:?}");
-    let mut process = Process::serve(&[
+    let process = Process::serve(&[
         ("DATABASE_URL", &database),
         ("MIGRATE_ON_START", "false"),
         ("TRUSTED_PROXY_HOPS", "1"),
@@ -281,7 +281,7 @@ async fn a_thousand_concurrent_logins_stay_within_bounded_memory_and_a_valid_log
         "only refusals and 503s expected: {statuses:?}"
     );
     assert!(
-        statuses.get(&503).is_some(),
+        statuses.contains_key(&503),
         "the queue never filled: {statuses:?}"
     );
     assert!(

@@ -5,6 +5,7 @@
 
 mod auth;
 mod config;
+mod connections;
 mod cors;
 mod database;
 mod errors;
