@@ -935,6 +935,66 @@ mod tests {
     }
 
     #[test]
+    fn the_edge_settings_have_safe_defaults() {
+        let config = load(&[("database_url", "postgres://u@h/db")]).unwrap();
+        assert_eq!(config.client_address.trusted_proxy_hops, 0);
+        assert_eq!(
+            config.client_address.header,
+            ClientAddressHeader::XForwardedFor
+        );
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 4096);
+        assert_eq!(config.password_hash_queue, 64);
+        assert_eq!(
+            config.password_hash_concurrency,
+            std::thread::available_parallelism().map_or(1, usize::from)
+        );
+        let figment = defaults()
+            .merge(("database_url", "postgres://u@h/db"))
+            .merge(("trusted_proxy_hops", 1))
+            .merge(("client_address_header", "x-real-ip"))
+            .merge(("password_hash_concurrency", 3));
+        let config = Config::from_figment(&figment).unwrap();
+        assert_eq!(config.client_address.header, ClientAddressHeader::XRealIp);
+        assert_eq!(config.password_hash_concurrency, 3);
+    }
+
+    #[test]
+    fn x_real_ip_needs_exactly_one_trusted_proxy() {
+        for hops in [0, 2] {
+            let figment = defaults()
+                .merge(("database_url", "postgres://u@h/db"))
+                .merge(("trusted_proxy_hops", hops))
+                .merge(("client_address_header", "x-real-ip"));
+            let err = Config::from_figment(&figment).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("CLIENT_ADDRESS_HEADER: expected"),
+                "{err}"
+            );
+        }
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("client_address_header", "forwarded"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CLIENT_ADDRESS_HEADER: expected"),
+            "{err}"
+        );
+        let figment = defaults()
+            .merge(("database_url", "postgres://u@h/db"))
+            .merge(("password_hash_concurrency", 0));
+        let err = Config::from_figment(&figment).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("PASSWORD_HASH_CONCURRENCY: expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn describe_redacts_every_secret() {
         let config = load(&[
             ("database_url", "postgres://app:pw1secret@h/db"),
