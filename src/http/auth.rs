@@ -180,9 +180,10 @@ pub async fn login(
 
     // Postgres text cannot hold NUL: such an email is simply unknown (and still costs a dummy
     // verification below).
-    let user = match email.contains('\0') {
-        false => users::by_email(&state.db, email).await?,
-        true => None,
+    let user = if email.contains('\0') {
+        None
+    } else {
+        users::by_email(&state.db, email).await?
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = admission
