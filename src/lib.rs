@@ -6,6 +6,7 @@ pub mod ascii;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod etl;
 pub mod healthcheck;

@@ -14,7 +14,9 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
+use crate::auth::verification::Verifier;
 use crate::config::{Config, DatabaseUrl};
+use crate::connections::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::{db, migrate, shutdown};
 
@@ -48,6 +50,10 @@ impl Server {
             db: db::pool(&config),
             tokens: Arc::new(tokens),
             login_limits: Arc::new(LoginLimits::default()),
+            verifier: Arc::new(Verifier::new(
+                config.password_hash_concurrency,
+                config.password_hash_queue,
+            )),
             config: Arc::new(config),
             migrations,
         };
@@ -107,19 +113,13 @@ impl Server {
             tokio::time::sleep(grace).await;
         };
 
-        let serve = axum::serve(
-            listener,
-            // The peer address feeds the login rate limit per client.
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(http::app(state.clone())),
-        )
-        .with_graceful_shutdown(stop);
+        let limits = ConnectionLimits {
+            header_read_timeout: state.config.header_read_timeout,
+            max_connections: state.config.max_connections,
+        };
+        let serve = connections::serve(listener, http::app(state.clone()), limits, stop);
         let drained = tokio::select! {
-            result = serve => {
-                result.context("the HTTP server failed")?;
-                true
-            }
+            () = serve => true,
             () = deadline => {
                 tracing::warn!(
                     grace_s = grace.as_secs(),

@@ -1,11 +1,12 @@
-//! Users and authentication: argon2id passwords, HS256 access tokens, the `users` table, and
-//! the in-memory login rate limiter. The HTTP side (the bearer extractor, `/auth/*`) lives in
+//! Users and authentication: argon2id passwords and their bounded verification, HS256 access
+//! tokens, the `users` table, and the in-memory login rate limiter. The HTTP side (the bearer extractor, `/auth/*`) lives in
 //! `http::auth`; the reasoning is in docs/auth.md.
 
 pub mod password;
 pub mod rate_limit;
 pub mod token;
 pub mod users;
+pub mod verification;
 
 use serde::{Deserialize, Serialize};
 

@@ -37,6 +37,12 @@ pub const KEYS: &[&str] = &[
     "request_timeout_seconds",
     "request_body_limit_bytes",
     "shutdown_grace_seconds",
+    "header_read_timeout_seconds",
+    "max_connections",
+    "trusted_proxy_hops",
+    "client_address_header",
+    "password_hash_concurrency",
+    "password_hash_queue",
     "log_level",
     "log_format",
     "fmp_api_key",
@@ -94,6 +100,17 @@ pub struct Config {
     pub request_body_limit_bytes: usize,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long a connection may take to send a request's headers (and may sit idle between
+    /// requests) before it is closed.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Who the client of a request is, for the login limits.
+    pub client_address: ClientAddressRule,
+    /// Most password verifications running at once (argon2id, 19 MiB each).
+    pub password_hash_concurrency: usize,
+    /// Most logins waiting for a verification slot; past that a login gets 503.
+    pub password_hash_queue: usize,
     /// A `tracing` filter: a level or directives such as `info,sqlx=warn`.
     pub log_level: String,
     /// Log line format.
@@ -168,6 +185,39 @@ impl Provider {
     }
 }
 
+/// Where the client's address is read from: the peer of the connection, unless requests come
+/// through proxies the operator trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddressRule {
+    /// Proxies in front of the service that each add the address they received from
+    /// (`TRUSTED_PROXY_HOPS`); 0 means the connection's peer is the client.
+    pub trusted_proxy_hops: u32,
+    /// The header those proxies write (`CLIENT_ADDRESS_HEADER`).
+    pub header: ClientAddressHeader,
+}
+
+/// The header trusted proxies put the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientAddressHeader {
+    /// `X-Forwarded-For`: a list each proxy appends to; the client is the entry
+    /// `TRUSTED_PROXY_HOPS` places from the right.
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `X-Real-IP`: one address, written (and overwritten if forged) by the nearest proxy.
+    #[serde(rename = "x-real-ip")]
+    XRealIp,
+}
+
+impl ClientAddressHeader {
+    /// The header's name, as `CLIENT_ADDRESS_HEADER` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::XRealIp => "x-real-ip",
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,6 +245,13 @@ struct Raw {
     request_timeout_seconds: u64,
     request_body_limit_bytes: u64,
     shutdown_grace_seconds: u64,
+    header_read_timeout_seconds: u64,
+    max_connections: u64,
+    trusted_proxy_hops: u32,
+    client_address_header: ClientAddressHeader,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_hash_concurrency: Option<u32>,
+    password_hash_queue: u32,
     log_level: String,
     log_format: LogFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +299,19 @@ impl Default for Raw {
             request_timeout_seconds: 30,
             request_body_limit_bytes: 1024 * 1024,
             shutdown_grace_seconds: 25,
+            // Slowloris: a client that sends a request's headers a byte at a time holds a
+            // connection only this long. Idle keep-alive connections close after it too.
+            header_read_timeout_seconds: 10,
+            // Far above what one replica serves (each connection costs a few KiB), far below
+            // the file descriptors a container gets.
+            max_connections: 4096,
+            trusted_proxy_hops: 0,
+            client_address_header: ClientAddressHeader::XForwardedFor,
+            // Unset: one verification per CPU (see `password_hash_concurrency()`).
+            password_hash_concurrency: None,
+            // At ~25 ms a verification on one core, 64 waiting logins are about a second and a
+            // half of work on two cores: a client waits that long at most before 503.
+            password_hash_queue: 64,
             log_level: "info".to_owned(),
             log_format: LogFormat::Json,
             fmp_api_key: None,
@@ -278,6 +348,12 @@ fn expectation(key: &str) -> &'static str {
         }
         "database_pool_recycle_seconds" => "a whole number of seconds, 1-86400",
         "shutdown_grace_seconds" => "a whole number of seconds, 0-3600",
+        "header_read_timeout_seconds" => "a whole number of seconds, 1-3600",
+        "max_connections" => "a number of connections, 1-1000000",
+        "trusted_proxy_hops" => "a number of proxies, 0-10",
+        "client_address_header" => "x-forwarded-for, or x-real-ip (with TRUSTED_PROXY_HOPS=1)",
+        "password_hash_concurrency" => "a number of verifications, 1-1024",
+        "password_hash_queue" => "a number of logins, 0-100000",
         "migrate_on_start" => "true or false",
         "port" => "an integer 1-65535",
         "cors_allowed_origins" => {
@@ -392,6 +468,38 @@ impl Config {
             3600,
         )?;
         check.range(
+            "header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            1,
+            3600,
+        )?;
+        check.range("max_connections", raw.max_connections, 1, 1_000_000)?;
+        check.range("trusted_proxy_hops", raw.trusted_proxy_hops.into(), 0, 10)?;
+        // X-Real-IP is one address written by the nearest proxy: it means one trusted hop.
+        if raw.client_address_header == ClientAddressHeader::XRealIp && raw.trusted_proxy_hops != 1
+        {
+            return Err(check.invalid(
+                "client_address_header",
+                format!(
+                    "x-real-ip with TRUSTED_PROXY_HOPS={}",
+                    raw.trusted_proxy_hops
+                ),
+            ));
+        }
+        let password_hash_concurrency = match raw.password_hash_concurrency {
+            Some(n) => {
+                check.range("password_hash_concurrency", n.into(), 1, 1024)?;
+                n as usize
+            }
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        check.range(
+            "password_hash_queue",
+            raw.password_hash_queue.into(),
+            0,
+            100_000,
+        )?;
+        check.range(
             "access_token_ttl_seconds",
             raw.access_token_ttl_seconds,
             60,
@@ -417,6 +525,14 @@ impl Config {
             request_body_limit_bytes: usize::try_from(raw.request_body_limit_bytes)
                 .unwrap_or(usize::MAX),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds),
+            header_read_timeout: Duration::from_secs(raw.header_read_timeout_seconds),
+            max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+            client_address: ClientAddressRule {
+                trusted_proxy_hops: raw.trusted_proxy_hops,
+                header: raw.client_address_header,
+            },
+            password_hash_concurrency,
+            password_hash_queue: raw.password_hash_queue as usize,
             log_level: raw.log_level,
             log_format: raw.log_format,
             etl,
@@ -457,6 +573,12 @@ impl Config {
                     "request_timeout_seconds" => secs(self.request_timeout),
                     "request_body_limit_bytes" => self.request_body_limit_bytes.to_string(),
                     "shutdown_grace_seconds" => secs(self.shutdown_grace),
+                    "header_read_timeout_seconds" => secs(self.header_read_timeout),
+                    "max_connections" => self.max_connections.to_string(),
+                    "trusted_proxy_hops" => self.client_address.trusted_proxy_hops.to_string(),
+                    "client_address_header" => self.client_address.header.as_str().to_owned(),
+                    "password_hash_concurrency" => self.password_hash_concurrency.to_string(),
+                    "password_hash_queue" => self.password_hash_queue.to_string(),
                     "log_level" => self.log_level.clone(),
                     "log_format" => format!("{:?}", self.log_format).to_ascii_lowercase(),
                     "fmp_api_key" => shown_secret(self.etl.fmp_api_key.as_ref()),
@@ -810,6 +932,66 @@ mod tests {
         let config = load(&[("database_url", "postgres://u@h/db")]).unwrap();
         assert!(config.secret_key.is_none());
         assert_eq!(config.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_edge_settings_have_safe_defaults() {
+        let config = load(&[("database_url", "postgres://u@h/db")]).unwrap();
+        assert_eq!(config.client_address.trusted_proxy_hops, 0);
+        assert_eq!(
+            config.client_address.header,
+            ClientAddressHeader::XForwardedFor
+        );
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 4096);
+        assert_eq!(config.password_hash_queue, 64);
+        assert_eq!(
+            config.password_hash_concurrency,
+            std::thread::available_parallelism().map_or(1, usize::from)
+        );
+        let figment = defaults()
+            .merge(("database_url", "postgres://u@h/db"))
+            .merge(("trusted_proxy_hops", 1))
+            .merge(("client_address_header", "x-real-ip"))
+            .merge(("password_hash_concurrency", 3));
+        let config = Config::from_figment(&figment).unwrap();
+        assert_eq!(config.client_address.header, ClientAddressHeader::XRealIp);
+        assert_eq!(config.password_hash_concurrency, 3);
+    }
+
+    #[test]
+    fn x_real_ip_needs_exactly_one_trusted_proxy() {
+        for hops in [0, 2] {
+            let figment = defaults()
+                .merge(("database_url", "postgres://u@h/db"))
+                .merge(("trusted_proxy_hops", hops))
+                .merge(("client_address_header", "x-real-ip"));
+            let err = Config::from_figment(&figment).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("CLIENT_ADDRESS_HEADER: expected"),
+                "{err}"
+            );
+        }
+        let err = load(&[
+            ("database_url", "postgres://u@h/db"),
+            ("client_address_header", "forwarded"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CLIENT_ADDRESS_HEADER: expected"),
+            "{err}"
+        );
+        let figment = defaults()
+            .merge(("database_url", "postgres://u@h/db"))
+            .merge(("password_hash_concurrency", 0));
+        let err = Config::from_figment(&figment).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("PASSWORD_HASH_CONCURRENCY: expected"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,10 +4,9 @@
 //! Every authenticated request reads the user's row by primary key, so disabling a user or
 //! bumping their token version takes effect on their next request (docs/auth.md).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
@@ -16,10 +15,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::client_address::ClientAddress;
 use super::error::ErrorBody;
 use super::extract::Json;
 use super::{AppError, AppState};
-use crate::auth::{password, users, Role};
+use crate::auth::{users, Role};
+
+/// The longest email address there is (RFC 5321's path limit less its angle brackets).
+pub const MAX_EMAIL_BYTES: usize = 254;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -103,38 +106,6 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// The client's address for rate limiting: the last `X-Forwarded-For` entry (the one our own
-/// proxy appended, which a client cannot forge) when there is one, else the peer address.
-#[derive(Debug, Clone)]
-pub struct ClientAddress(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty())
-            .map(str::to_owned);
-        let peer = || {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
-        };
-        Ok(Self(
-            forwarded
-                .or_else(peer)
-                .unwrap_or_else(|| "unknown".to_owned()),
-        ))
-    }
-}
-
 /// `POST /auth/login`'s body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -177,45 +148,48 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Exchanges an email and password for an access token. An unknown email, a wrong password and
-/// a disabled account get the same 401, in about the same time.
+/// a disabled account get the same 401, in about the same time. Attempts are limited per client
+/// address and per email (429), and verifications in progress are bounded (503 when too many
+/// are waiting): docs/auth.md.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let now = Instant::now();
-    let limits = &state.login_limits;
-    let email_key = request.email.trim().to_lowercase();
-    limits
-        .per_client
-        .check(&client, now)
-        .and_then(|()| limits.per_email.check(&email_key, now))
+    let email = request.email.trim();
+    // Refused before anything is counted: no address is longer, and a key that long would
+    // only cost the limiter.
+    if email.len() > MAX_EMAIL_BYTES {
+        return Err(AppError::Validation(format!(
+            "email: at most {MAX_EMAIL_BYTES} bytes"
+        )));
+    }
+    let admission = state.verifier.admit().ok_or(AppError::Overloaded(1))?;
+    state
+        .login_limits
+        .check(client, &email.to_lowercase(), Instant::now())
         // Rounded up: a client that waits exactly `Retry-After` seconds is let in.
         .map_err(|wait| {
             AppError::TooManyRequests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
         })?;
 
-    let email = request.email.trim();
-    // Postgres text cannot hold NUL and no address is longer than 254 bytes: such an email is
-    // simply unknown (and still costs a dummy verification below).
-    let user = if email.len() <= 254 && !email.contains('\0') {
-        users::by_email(&state.db, email).await?
-    } else {
+    // Postgres text cannot hold NUL: such an email is simply unknown (and still costs a dummy
+    // verification below).
+    let user = if email.contains('\0') {
         None
+    } else {
+        users::by_email(&state.db, email).await?
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let candidate = request.password;
-    let matches = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => password::verify(&candidate, &hash),
-        None => password::verify_dummy(&candidate),
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
+    let matches = admission
+        .verify(request.password, stored)
+        .await
+        .map_err(AppError::Internal)?;
 
     match user {
         Some(user) if matches && !user.disabled => {

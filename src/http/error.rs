@@ -48,6 +48,10 @@ pub enum AppError {
     /// 503: the request did not finish within `REQUEST_TIMEOUT_SECONDS`.
     #[error("the request did not complete within {0} s")]
     Timeout(u64),
+    /// 503: too much work is waiting (password verifications); `Retry-After` says how many
+    /// seconds to wait.
+    #[error("the service is busy; retry in {0} s")]
+    Overloaded(u64),
     /// 503: a dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -70,7 +74,9 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Timeout(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout(_) | Self::Overloaded(_) | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +95,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::Timeout(_) => "timeout",
-            Self::Unavailable(_) => "service_unavailable",
+            Self::Overloaded(_) | Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -147,7 +153,7 @@ impl IntoResponse for AppError {
             Self::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::TooManyRequests(seconds) => {
+            Self::TooManyRequests(seconds) | Self::Overloaded(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}

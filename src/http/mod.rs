@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, middleware and the one error type.
 
 pub mod auth;
+pub mod client_address;
 pub mod cors;
 pub mod error;
 pub mod etl_runs;
@@ -28,6 +29,7 @@ use tower::{Service, ServiceBuilder};
 
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
+use crate::auth::verification::Verifier;
 use crate::config::Config;
 use crate::migrate;
 pub use error::AppError;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub tokens: Arc<Keys>,
     /// Login attempts per email and per client, in memory.
     pub login_limits: Arc<LoginLimits>,
+    /// Password verifications running and waiting.
+    pub verifier: Arc<Verifier>,
 }
 
 /// The future of the application's own middleware services.

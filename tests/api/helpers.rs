@@ -226,6 +226,24 @@ impl TestApp {
             .expect("request")
     }
 
+    /// POST a login from the client `forwarded` names in `header` (`x-forwarded-for` or
+    /// `x-real-ip`): for an app that trusts a proxy.
+    pub async fn login_via(
+        &self,
+        header: &str,
+        forwarded: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/auth/login", self.address))
+            .header(header, forwarded)
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Creates a user with `role` and [`TEST_PASSWORD`] directly in the database.
     pub async fn create_user(&self, role: Role) -> (uuid::Uuid, String) {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -497,6 +515,17 @@ impl Process {
     /// Every stderr line so far.
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// The most resident memory the process has held so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("the process is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -5,6 +5,7 @@
 
 mod auth;
 mod config;
+mod connections;
 mod cors;
 mod database;
 mod errors;
@@ -13,6 +14,7 @@ mod etl_runs;
 mod health;
 mod helpers;
 mod logging;
+mod login_limits;
 mod migrations;
 mod openapi;
 mod portfolios;
