@@ -4,11 +4,13 @@
 //!
 //! [`run`] is the one entry point; the CLI and the tests call it. The modules below each own one
 //! step: [`calendar`] (which days), [`provider`] (what the providers say), [`client`] (how to
-//! ask them), [`supply`] (who is asked for what), [`validate`], [`load`], [`runs`].
+//! ask them), [`supply`] (who is asked for what), [`validate`] (with [`numeric`], which reads a
+//! provider's number exactly), [`load`], [`runs`].
 
 pub mod calendar;
 pub mod client;
 pub mod load;
+pub mod numeric;
 pub mod provider;
 pub mod redact;
 pub mod runs;
