@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
 use super::provider::FetchError;
+use crate::config::Secret;
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,7 @@ impl RateLimit {
 pub struct Client {
     http: reqwest::Client,
     name: &'static str,
-    bearer: Option<String>,
+    bearer: Option<Secret>,
     limit: RateLimit,
     retry: RetryPolicy,
     timeout: Duration,
@@ -102,7 +103,7 @@ impl Client {
     pub fn new(
         http: reqwest::Client,
         name: &'static str,
-        bearer: Option<String>,
+        bearer: Option<Secret>,
         limit: RateLimit,
         retry: RetryPolicy,
         timeout: Duration,
@@ -170,7 +171,7 @@ impl Client {
             .get(url.clone())
             .timeout(self.timeout.min(remaining));
         if let Some(token) = &self.bearer {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            request = request.header(AUTHORIZATION, bearer(token)?);
         }
         let response = request.send().await.map_err(|e| (self.network(e), None))?;
         let status = response.status();
@@ -208,6 +209,20 @@ impl Client {
         let cause = super::redact::error_chain(&error.without_url());
         FetchError::Transient(format!("{}: {kind} ({cause})", self.name))
     }
+}
+
+/// The `Authorization` value for `token`, marked sensitive so that no `Debug` of the request
+/// shows it. The config refuses keys that are not visible ASCII, so this fails only if that
+/// check is bypassed, and then without quoting the key.
+fn bearer(token: &Secret) -> Result<HeaderValue, (FetchError, Option<Duration>)> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+        (
+            FetchError::Refused("the API key cannot be sent in a header".to_owned()),
+            None,
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// `Retry-After` in seconds (the form providers send); an HTTP date is ignored, the backoff

@@ -4,11 +4,13 @@
 //!
 //! [`run`] is the one entry point; the CLI and the tests call it. The modules below each own one
 //! step: [`calendar`] (which days), [`provider`] (what the providers say), [`client`] (how to
-//! ask them), [`supply`] (who is asked for what), [`validate`], [`load`], [`runs`].
+//! ask them), [`supply`] (who is asked for what), [`validate`] (with [`numeric`], which reads a
+//! provider's number exactly), [`load`], [`runs`].
 
 pub mod calendar;
 pub mod client;
 pub mod load;
+pub mod numeric;
 pub mod provider;
 pub mod redact;
 pub mod runs;
@@ -25,7 +27,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::{self, Config, Provider};
+use crate::config::{self, Config, Provider, Secret};
 use client::{Client, RateLimit, RetryPolicy};
 use runs::{Finish, Status};
 use supply::{Plan, Source};
@@ -416,7 +418,7 @@ fn sources(
         })?;
     let etl = &config.etl;
     let source = |provider: Provider| -> Option<Source> {
-        let client = |bearer: Option<String>, per_minute: u32| {
+        let client = |bearer: Option<Secret>, per_minute: u32| {
             Client::new(
                 http.clone(),
                 provider.as_str(),
@@ -434,10 +436,7 @@ fn sources(
                 key: key.clone(),
             }),
             Provider::Polygon => etl.polygon_api_key.as_ref().map(|key| Source::Polygon {
-                client: client(
-                    Some(key.expose().to_owned()),
-                    etl.polygon_requests_per_minute,
-                ),
+                client: client(Some(key.clone()), etl.polygon_requests_per_minute),
                 base: etl.polygon_base_url.clone(),
             }),
         }
@@ -484,6 +483,29 @@ mod tests {
         assert!(err.to_string().contains("has not closed yet"), "{err}");
         let err = plan_dates(Dates::Day(d("2025-01-09")), noon()).unwrap_err();
         assert!(err.to_string().contains("not a trading day"), "{err}");
+    }
+
+    #[test]
+    fn no_provider_shows_its_key_in_debug_output() {
+        let config = Config::from_figment(
+            &config::defaults()
+                .merge(("database_url", "postgres://u@h/db"))
+                .merge(("fmp_api_key", "fmp-key-5e0c1d"))
+                .merge(("polygon_api_key", "polygon-key-7a42b9")),
+        )
+        .unwrap();
+        let options = Options::from_config(&config);
+
+        for primary in [Provider::Polygon, Provider::Fmp] {
+            let sources = sources(&config, &options, primary, Instant::now()).unwrap();
+            assert_eq!(sources.len(), 2);
+            let text = format!("{sources:?}");
+            assert!(
+                !text.contains("polygon-key-7a42b9") && !text.contains("fmp-key-5e0c1d"),
+                "{text}"
+            );
+            assert!(text.contains("Secret(****)"), "{text}");
+        }
     }
 
     #[test]

@@ -1,19 +1,19 @@
 //! Which bars may be stored. A bar is stored whole or not at all: a missing or unreadable field,
-//! a negative price, high below low, open or close outside [low, high], a date after today in
-//! New York, or a date that appears twice in one payload rejects it, and the reject is counted
-//! and recorded. The table's CHECKs would refuse most of these too, but a refused row fails its
-//! whole batch; here one bad bar costs only itself.
+//! a price with more than six decimal places or more than fourteen integer digits (what
+//! `numeric(20,6)` holds), a negative price, high below low, open or close outside [low, high], a
+//! volume that is negative, fractional or beyond `bigint`, a date after today in New York, or a
+//! date that appears twice in one payload rejects it, and the reject is counted and recorded.
+//! The table would round the extra decimals without a word, and its CHECKs and column limits
+//! refuse the rest only by failing the whole batch; here one bad bar costs only itself.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use serde_json::Number;
 
+use super::numeric::{self, Unfit};
 use super::provider::RawBar;
-
-/// `numeric(20,6)` holds 14 digits before the point.
-const PRICE_LIMIT: i64 = 100_000_000_000_000;
 
 /// A bar fit for `daily_prices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,23 +104,26 @@ fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
     if date > today {
         return Err("the date is in the future");
     }
-    let price = |p: Option<Decimal>| -> Result<Decimal, &'static str> {
-        let p = p.ok_or("a price is missing or not a number")?;
+    let price = |p: Option<&Number>| -> Result<Decimal, &'static str> {
+        let text = p.map_or("", Number::as_str);
+        let p = numeric::fixed(text, numeric::PRICE).map_err(|unfit| match unfit {
+            Unfit::NotANumber => "a price is missing or not a number",
+            Unfit::TooLarge => "a price is too large to store",
+            Unfit::TooPrecise => "a price has more than 6 decimal places",
+        })?;
         if p.is_sign_negative() && !p.is_zero() {
             Err("a price is negative")
-        } else if p >= Decimal::from(PRICE_LIMIT) {
-            Err("a price is too large to store")
         } else {
             Ok(p)
         }
     };
     let (open, high, low, close) = (
-        price(raw.open)?,
-        price(raw.high)?,
-        price(raw.low)?,
-        price(raw.close)?,
+        price(raw.open.as_ref())?,
+        price(raw.high.as_ref())?,
+        price(raw.low.as_ref())?,
+        price(raw.close.as_ref())?,
     );
-    let adj_close = raw.adj_close.map(|p| price(Some(p))).transpose()?;
+    let adj_close = raw.adj_close.as_ref().map(|p| price(Some(p))).transpose()?;
     if high < low {
         return Err("high is below low");
     }
@@ -130,14 +133,16 @@ fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
     if close < low || close > high {
         return Err("close is outside [low, high]");
     }
-    let volume = raw.volume.ok_or("the volume is missing or not a number")?;
-    if volume.is_sign_negative() && !volume.is_zero() {
+    let volume = numeric::whole(raw.volume.as_ref().map_or("", Number::as_str)).map_err(
+        |unfit| match unfit {
+            Unfit::NotANumber => "the volume is missing or not a number",
+            Unfit::TooLarge => "the volume is too large to store",
+            Unfit::TooPrecise => "the volume is not a whole number of shares",
+        },
+    )?;
+    if volume < 0 {
         return Err("the volume is negative");
     }
-    let volume = (volume.fract().is_zero())
-        .then(|| volume.to_i64())
-        .flatten()
-        .ok_or("the volume is not a whole number of shares")?;
     Ok(Bar {
         symbol: raw.symbol.clone(),
         date,
@@ -210,6 +215,11 @@ mod tests {
                 raw("2025-01-08", "x", "2", "1", "1.5", "10"),
                 raw("bad", "1", "2", "1", "1.5", "10"),
                 raw("2025-01-13", "1", "2", "1", "1.5", "10.5"),
+                raw("2025-01-14", "1", "2", "1", "1.1234567", "10"),
+                raw("2025-01-15", "1", "2", "1e-7", "1.5", "10"),
+                raw("2025-01-16", "1", "1e14", "1", "1.5", "10"),
+                raw("2025-01-17", "1", "2", "1", "1.5", "-3"),
+                raw("2025-01-21", "1", "2", "1", "1.5", "1e19"),
             ]),
             [
                 "a price is negative",
@@ -219,8 +229,37 @@ mod tests {
                 "a price is missing or not a number",
                 "no readable date",
                 "the volume is not a whole number of shares",
+                "a price has more than 6 decimal places",
+                "a price has more than 6 decimal places",
+                "a price is too large to store",
+                "the volume is negative",
+                "the volume is too large to store",
             ]
         );
+    }
+
+    #[test]
+    fn trailing_zeros_beyond_six_places_round_nothing_and_pass() {
+        let checked = check(
+            vec![raw(
+                "2025-01-10",
+                "1.10",
+                "2.000000000",
+                "1",
+                "1.5000000",
+                "7.0790813e+07",
+            )],
+            d("2025-01-01"),
+            d("2025-01-31"),
+            d("2025-01-31"),
+        );
+        assert!(checked.rejects.is_empty(), "{:?}", checked.rejects);
+        let bar = &checked.bars[0];
+        assert_eq!(
+            [bar.open, bar.high, bar.close].map(|p| p.to_string()),
+            ["1.1", "2", "1.5"]
+        );
+        assert_eq!(bar.volume, 70_790_813);
     }
 
     #[test]

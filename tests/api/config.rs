@@ -207,3 +207,94 @@ fn serve_needs_a_secret_key_but_migrate_does_not() {
     assert!(!stderr(&short).contains("short-secret"));
     assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
 }
+
+#[test]
+fn a_toml_syntax_error_names_its_line_and_column_but_quotes_nothing_from_the_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "port = 9123\nlog_level = \"info\"\nsecret_key = \"sk-live-4f8a9c2e1b7d\" typo"
+    )
+    .unwrap();
+    let path = file.path().to_str().unwrap();
+
+    let output = run_binary(
+        &["config"],
+        &[
+            ("SIGMASIGHT_CONFIG", path),
+            ("DATABASE_URL", "postgres://u@db/app"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        format!(
+            "sigmasight: configuration error: SIGMASIGHT_CONFIG: cannot parse the configuration \
+             file \"{path}\": TOML syntax error at line 3, column 37"
+        )
+    );
+    assert!(!stderr(&output).contains("sk-live"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_unterminated_secret_in_the_toml_file_is_located_without_being_quoted() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "database_url = \"postgres://app:pw-9b1e77@db/app\nport = 9123"
+    )
+    .unwrap();
+
+    let output = run_binary(
+        &["config"],
+        &[("SIGMASIGHT_CONFIG", file.path().to_str().unwrap())],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("TOML syntax error at line 1, column "),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("pw-9b1e77"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_in_the_toml_file_is_named_but_never_quoted() {
+    for line in [
+        "secret_key_previous = [\"sk-live-4f8a9c2e1b7d-sk-live-4f8a9c2e1b7d\"]",
+        "database_migration_url = [\"postgres://app:pw-9b1e77@db/app\"]",
+        "polygon_api_key = { key = \"sk-live-4f8a9c2e1b7d\" }",
+        "fmp_api_key = 5",
+    ] {
+        // Keys the test helper does not set in the environment, which would override the file.
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{line}").unwrap();
+        let key = line.split(' ').next().unwrap().to_ascii_uppercase();
+
+        let output = run_binary(
+            &["config"],
+            &[
+                ("SIGMASIGHT_CONFIG", file.path().to_str().unwrap()),
+                ("DATABASE_URL", "postgres://u@db/app"),
+            ],
+        );
+
+        assert_eq!(output.status.code(), Some(2), "{line}");
+        let stderr = stderr(&output);
+        assert!(
+            stderr.contains(&format!("{key}: expected"))
+                && stderr.contains("not shown because it is a secret"),
+            "{line}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("sk-live") && !stderr.contains("pw-9b1e77"),
+            "{line}: {stderr}"
+        );
+    }
+}

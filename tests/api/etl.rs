@@ -687,6 +687,88 @@ async fn rejected_bars_are_counted_recorded_and_never_written() {
 }
 
 #[tokio::test]
+async fn a_price_postgres_would_round_is_rejected_with_its_reason_and_the_rest_loads() {
+    let database = migrated_database().await;
+    let fmp = MockServer::start().await;
+    // Seven decimal places in plain and in exponent form; trailing zeros round nothing.
+    let aapl = r#"[
+      {"symbol":"AAPL","date":"2025-01-14","open":123,"high":124,"low":122,"close":123.4567891,"volume":100},
+      {"symbol":"AAPL","date":"2025-01-13","open":10.10,"high":11.000000000,"low":9.5,"close":10.5,"volume":100},
+      {"symbol":"AAPL","date":"2025-01-10","open":1e-7,"high":1,"low":0,"close":0.5,"volume":100}
+    ]"#;
+    // Just below the column's limit, but rounding to six places would carry it over: the whole
+    // batch would fail with a numeric overflow.
+    let msft = r#"[
+      {"symbol":"MSFT","date":"2025-01-14","open":1,"high":99999999999999.9999999,"low":1,"close":1,"volume":100}
+    ]"#;
+    fmp_serves(&fmp, "AAPL", json_body(aapl)).await;
+    fmp_serves(&fmp, "MSFT", json_body(msft)).await;
+
+    let mut process = Process::start(
+        &[
+            "etl",
+            "--from",
+            "2025-01-10",
+            "--to",
+            "2025-01-14",
+            "--symbols",
+            "AAPL,MSFT",
+        ],
+        &[
+            ("DATABASE_URL", &database),
+            ("FMP_API_KEY", FMP_KEY),
+            ("FMP_BASE_URL", &fmp.uri()),
+        ],
+    );
+    let status = process.wait(Duration::from_secs(30)).await;
+
+    assert_eq!(status.code(), Some(3), "partial: {:?}", process.log_lines());
+    let mut conn = connect(&database).await;
+    let stored: Vec<(String, NaiveDate, String, String)> = sqlx::query_as(
+        "SELECT symbol, date, open::text, high::text FROM daily_prices ORDER BY symbol, date",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        [(
+            "AAPL".to_owned(),
+            d("2025-01-13"),
+            "10.100000".to_owned(),
+            "11.000000".to_owned()
+        )]
+    );
+    let id: i64 = sqlx::query_scalar("SELECT id FROM etl_run")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let record = run_row(&mut conn, id).await;
+    assert_eq!(record["status"], "partial");
+    assert_eq!(record["rows_rejected"], 3);
+    assert_eq!(record["rows_inserted"], 1);
+    let errors: Vec<(&str, &str)> = record["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["symbol"].as_str().unwrap(), f["error"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "AAPL",
+                "2 bar(s) rejected, first 2025-01-14: a price has more than 6 decimal places"
+            ),
+            (
+                "MSFT",
+                "1 bar(s) rejected, first 2025-01-14: a price has more than 6 decimal places"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_run_left_running_is_marked_abandoned_by_the_next_run() {
     let database = migrated_database().await;
     let mut conn = connect(&database).await;

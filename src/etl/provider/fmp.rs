@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Number;
 use url::Url;
 
-use super::{exact, first_byte, malformed, FetchError, RawBar};
+use super::{first_byte, malformed, FetchError, RawBar};
 use crate::config::Secret;
 
 /// The request URL for `symbol`'s bars from `from` to `to`. It contains the key: hand it to
@@ -85,23 +85,25 @@ pub fn error(message: &str) -> FetchError {
 }
 
 fn raw(symbol: &str, bar: Bar) -> RawBar {
-    let number = |n: Option<Number>| n.as_ref().and_then(exact);
     RawBar {
         symbol: symbol.to_owned(),
         date: bar.date.as_deref().and_then(|d| d.parse().ok()),
-        open: number(bar.open),
-        high: number(bar.high),
-        low: number(bar.low),
-        close: number(bar.close),
-        adj_close: number(bar.adj_close),
-        volume: number(bar.volume),
+        open: bar.open,
+        high: bar.high,
+        low: bar.low,
+        close: bar.close,
+        adj_close: bar.adj_close,
+        volume: bar.volume,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal::Decimal;
+
+    fn text(number: &Option<Number>) -> Option<&str> {
+        number.as_ref().map(Number::as_str)
+    }
 
     const STABLE: &str = r#"[
       {"symbol":"AAPL","date":"2025-01-10","open":240.01,"high":240.16,"low":233.0,"close":236.85,
@@ -120,16 +122,35 @@ mod tests {
         let bars = parse("AAPL", STABLE.as_bytes()).unwrap();
         assert_eq!(bars.len(), 2);
         assert_eq!(bars[1].date, Some("2025-01-08".parse().unwrap()));
-        assert_eq!(bars[1].high, Some("243.7123".parse::<Decimal>().unwrap()));
+        assert_eq!(text(&bars[1].high), Some("243.7123"));
         assert_eq!(bars[0].adj_close, None);
-        assert_eq!(bars[0].volume, Some(Decimal::from(61_710_900)));
+        assert_eq!(text(&bars[0].volume), Some("61710900"));
     }
 
     #[test]
     fn the_legacy_wrapper_is_read_with_its_adjusted_close() {
         let bars = parse("AAPL", LEGACY.as_bytes()).unwrap();
         assert_eq!(bars.len(), 1);
-        assert_eq!(bars[0].adj_close, Some("236.5923".parse().unwrap()));
+        assert_eq!(text(&bars[0].adj_close), Some("236.5923"));
+    }
+
+    #[test]
+    fn numbers_keep_the_text_the_provider_wrote() {
+        let body = br#"[{"date":"2025-01-10","open":1.10,"high":187.44250000000001,"low":1E-7,
+          "close":1.1234567,"volume":7.0790813e+07}]"#;
+        let bars = parse("AAPL", body).unwrap();
+        let bar = &bars[0];
+        assert_eq!(
+            [&bar.open, &bar.high, &bar.low, &bar.close, &bar.volume].map(text),
+            [
+                Some("1.10"),
+                Some("187.44250000000001"),
+                // serde_json writes the exponent's letter in lower case; the digits are kept.
+                Some("1e-7"),
+                Some("1.1234567"),
+                Some("7.0790813e+07")
+            ]
+        );
     }
 
     #[test]

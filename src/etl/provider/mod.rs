@@ -1,19 +1,22 @@
 //! Market-data providers: how to ask each one for daily bars, and how to read its answers.
 //!
-//! Parsers turn a response body into [`RawBar`]s (every field optional, numbers exact) or a
-//! [`FetchError`]; [`crate::etl::validate`] then decides which bars may be stored.
+//! Parsers turn a response body into [`RawBar`]s (every field optional, numbers kept as the
+//! provider wrote them) or a [`FetchError`]; [`crate::etl::validate`] then decides which bars
+//! may be stored.
 
 pub mod fmp;
 pub mod polygon;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use serde_json::Number;
 
 pub use crate::config::Provider;
 
-/// One bar as the provider sent it. A field the provider left out, or sent in a form that
-/// could not be read exactly, is `None`, and validation rejects the bar.
+/// One bar as the provider sent it. A field the provider left out, or sent in another form
+/// than the one documented, is `None`, and validation rejects the bar.
+///
+/// Numbers keep the provider's text (`serde_json`'s `arbitrary_precision`): `187.4425` stays
+/// `187.4425`, never the nearest `f64`, and validation reads the digits as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawBar {
     /// The ticker.
@@ -21,17 +24,17 @@ pub struct RawBar {
     /// The New York trading day.
     pub date: Option<NaiveDate>,
     /// Opening price.
-    pub open: Option<Decimal>,
+    pub open: Option<Number>,
     /// Highest price.
-    pub high: Option<Decimal>,
+    pub high: Option<Number>,
     /// Lowest price.
-    pub low: Option<Decimal>,
+    pub low: Option<Number>,
     /// Closing price.
-    pub close: Option<Decimal>,
+    pub close: Option<Number>,
     /// Close adjusted for splits and dividends, when the provider gives one.
-    pub adj_close: Option<Decimal>,
+    pub adj_close: Option<Number>,
     /// Shares traded.
-    pub volume: Option<Decimal>,
+    pub volume: Option<Number>,
 }
 
 /// Why a request for bars gave none.
@@ -67,18 +70,6 @@ impl FetchError {
     }
 }
 
-/// A JSON number as an exact decimal, from its text (`serde_json`'s `arbitrary_precision` keeps
-/// it): `187.4425` stays `187.4425`, never `187.44249999999999`. Exponent notation (Polygon
-/// sends large volumes as `7.0790813e+07`) is accepted.
-pub fn exact(number: &Number) -> Option<Decimal> {
-    let text = number.to_string();
-    if text.contains(['e', 'E']) {
-        Decimal::from_scientific(&text).ok()
-    } else {
-        text.parse().ok()
-    }
-}
-
 /// The first non-whitespace byte of a body: how the shape of an answer is told apart without
 /// buffering it into an untyped value first.
 pub(crate) fn first_byte(body: &[u8]) -> Option<u8> {
@@ -98,19 +89,4 @@ pub(crate) fn malformed(error: &serde_json::Error) -> FetchError {
         error.line(),
         error.column()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_read_digit_for_digit() {
-        let n: Number = serde_json::from_str("187.44250000000001").unwrap();
-        assert_eq!(exact(&n).unwrap().to_string(), "187.44250000000001");
-        let n: Number = serde_json::from_str("7.0790813e+07").unwrap();
-        assert_eq!(exact(&n).unwrap(), Decimal::from(70_790_813));
-        let n: Number = serde_json::from_str("0.1").unwrap();
-        assert_eq!(exact(&n).unwrap().to_string(), "0.1");
-    }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Number;
 use url::Url;
 
-use super::{exact, malformed, FetchError, RawBar};
+use super::{malformed, FetchError, RawBar};
 
 /// One page of per-ticker aggregates, or a grouped day.
 #[derive(Debug, Default)]
@@ -150,16 +150,15 @@ pub fn new_york_date(epoch_ms: i64) -> Option<NaiveDate> {
 
 fn raw(symbol: Option<&str>, bar: Bar) -> Option<RawBar> {
     let symbol = bar.ticker.or_else(|| symbol.map(str::to_owned))?;
-    let number = |n: Option<Number>| n.as_ref().and_then(exact);
     Some(RawBar {
         symbol,
         date: bar.t.and_then(|t| t.as_i64()).and_then(new_york_date),
-        open: number(bar.o),
-        high: number(bar.h),
-        low: number(bar.l),
-        close: number(bar.c),
+        open: bar.o,
+        high: bar.h,
+        low: bar.l,
+        close: bar.c,
         adj_close: None,
-        volume: number(bar.v),
+        volume: bar.v,
     })
 }
 
@@ -185,8 +184,14 @@ mod tests {
         assert_eq!(page.bars.len(), 2);
         // 1736485200000 is 2025-01-10 05:00 UTC, midnight in New York.
         assert_eq!(page.bars[0].date, Some("2025-01-10".parse().unwrap()));
-        assert_eq!(page.bars[0].volume, Some(70_790_813.into()));
-        assert_eq!(page.bars[1].high, Some("243.7123".parse().unwrap()));
+        assert_eq!(
+            page.bars[0].volume.as_ref().map(Number::as_str),
+            Some("7.0790813e+07")
+        );
+        assert_eq!(
+            page.bars[1].high.as_ref().map(Number::as_str),
+            Some("243.7123")
+        );
     }
 
     #[test]
