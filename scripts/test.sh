@@ -70,6 +70,16 @@ else
 fi
 
 step "tests"
+# tests/api/browser.rs needs Chromium; without one it passes without running (a test cannot say
+# `skipped` itself), so this says it. BROWSER_TESTS=required (CI) makes its absence a failure.
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+  && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+  if [ "${BROWSER_TESTS:-auto}" = required ]; then
+    echo "error: BROWSER_TESTS=required but no Chromium is installed (apt-get install chromium)" >&2
+    exit 1
+  fi
+  echo "browser test: skipped (no Chromium: apt-get install chromium)"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   # The tests mostly wait on sockets and subprocesses: more threads than cores keeps both busy.
   cargo nextest run --locked --no-fail-fast --test-threads "${TEST_THREADS:-8}"

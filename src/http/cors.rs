@@ -5,6 +5,9 @@
 //! layer would only add `Vary` and an `Access-Control-Expose-Headers` that means nothing
 //! without `Access-Control-Allow-Origin`. Those requests skip the layer and get the same `Vary`,
 //! so a cache never serves a response made for one origin to another.
+//!
+//! A script on an allowed origin may send and read exactly the headers of `api_headers`, on top
+//! of those the Fetch standard lets through anyway.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
@@ -24,6 +27,48 @@ use super::{Inner, ResponseFuture};
 const VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
+
+/// Which way a header of the API travels between a browser script and the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// The script sends it and a handler or middleware reads it.
+    Request,
+    /// The service sends it and the script may read it.
+    Response,
+    /// Both.
+    Both,
+}
+
+/// Every header a script needs CORS to let through: the request headers the API reads and the
+/// response headers it writes, except those the Fetch standard already allows (`Accept`; on a
+/// response `Cache-Control`, `Content-Length`, `Content-Type`) or that a script cannot set
+/// (`Content-Length`). A header the API starts to read or write belongs here: a header parameter
+/// or response header of the OpenAPI document that is missing fails a test (`tests/api/cors.rs`).
+fn api_headers() -> [(HeaderName, Way); 7] {
+    [
+        // Bearer tokens (`auth.rs`).
+        (header::AUTHORIZATION, Way::Request),
+        // `application/json` is not one of the content types a script may send unasked.
+        (header::CONTENT_TYPE, Way::Request),
+        // Conditional bar lists (`prices`): the `ETag` read, then sent back for a 304.
+        (header::IF_NONE_MATCH, Way::Request),
+        (header::ETAG, Way::Response),
+        // On every 401 and every 429 (`error.rs`).
+        (header::WWW_AUTHENTICATE, Way::Response),
+        (header::RETRY_AFTER, Way::Response),
+        // The caller's own id, echoed on every response (`request_context.rs`).
+        (X_REQUEST_ID.clone(), Way::Both),
+    ]
+}
+
+/// The names of [`api_headers`] that travel `way`.
+fn headers(way: Way) -> Vec<HeaderName> {
+    api_headers()
+        .into_iter()
+        .filter(|(_, w)| *w == way || *w == Way::Both)
+        .map(|(name, _)| name)
+        .collect()
+}
 
 /// The layer: tower-http's CORS for `origins`, behind the `Origin` check.
 #[derive(Clone)]
@@ -51,12 +96,8 @@ impl CorsLayerForBrowsers {
                     Method::DELETE,
                     Method::OPTIONS,
                 ])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    X_REQUEST_ID.clone(),
-                ])
-                .expose_headers([X_REQUEST_ID.clone()])
+                .allow_headers(headers(Way::Request))
+                .expose_headers(headers(Way::Response))
                 .max_age(Duration::from_secs(600)),
         )
     }

@@ -3,7 +3,9 @@
 //! compiled in, so the page works with no network).
 
 use axum::Router;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Object, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -24,7 +26,7 @@ use super::{auth, etl_runs, portfolios, prices, symbols, AppState};
         portfolios::show_position, portfolios::replace_position, portfolios::remove_position,
         portfolios::summary,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorHeaders),
 )]
 pub struct ApiDoc;
 
@@ -43,6 +45,41 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Declares the headers `AppError` sends with a status on every path that answers it: a 401
+/// names the `Bearer` scheme and a 429 says how many seconds to wait (`error.rs`).
+struct ErrorHeaders;
+
+impl Modify for ErrorHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in &mut operation.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let (name, schema, description) = match status.as_str() {
+                        "401" => ("WWW-Authenticate", Type::String, "`Bearer`"),
+                        "429" => ("Retry-After", Type::Integer, "Seconds to wait"),
+                        _ => continue,
+                    };
+                    let header = HeaderBuilder::new()
+                        .schema(Object::with_type(schema))
+                        .description(Some(description))
+                        .build();
+                    response.headers.insert(name.to_owned(), header);
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,15 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
 use crate::helpers::TestApp;
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    preflight_with(app, origin, "authorization,content-type,x-request-id").await
+}
+
+/// A preflight from `origin` for a POST that would send `headers` (comma-separated).
+async fn preflight_with(app: &TestApp, origin: &str, headers: &str) -> reqwest::Response {
     app.client
         .request(
             reqwest::Method::OPTIONS,
@@ -8,10 +17,7 @@ async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
         )
         .header("Origin", origin)
         .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization,content-type,x-request-id",
-        )
+        .header("Access-Control-Request-Headers", headers)
         .send()
         .await
         .unwrap()
@@ -134,5 +140,93 @@ async fn every_response_varies_by_origin_and_only_cors_requests_get_cors_headers
     assert_eq!(
         cross_origin.headers()["access-control-allow-origin"],
         "http://localhost:3000"
+    );
+}
+
+/// The names, lower-cased, of a comma-separated header such as `Access-Control-Allow-Headers`.
+fn names_in(response: &reqwest::Response, header: &str) -> BTreeSet<String> {
+    response.headers()[header]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// The headers the OpenAPI document declares, lower-cased: those a client sends (header
+/// parameters) and those it may read (response headers).
+fn declared_headers(document: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut sent, mut read) = (BTreeSet::new(), BTreeSet::new());
+    let operations = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values());
+    for operation in operations {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "header" {
+                sent.insert(parameter["name"].as_str().unwrap().to_ascii_lowercase());
+            }
+        }
+        for response in operation["responses"]
+            .as_object()
+            .into_iter()
+            .flat_map(|r| r.values())
+        {
+            for (name, _) in response["headers"].as_object().into_iter().flatten() {
+                read.insert(name.to_ascii_lowercase());
+            }
+        }
+    }
+    (sent, read)
+}
+
+/// Response headers a script may read without being told (the Fetch standard's safelist).
+const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+];
+
+#[tokio::test]
+async fn a_browser_may_send_and_read_every_header_the_openapi_document_declares() {
+    let app = TestApp::spawn().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let (sent, read) = declared_headers(&document);
+    assert!(sent.contains("if-none-match"), "{sent:?}");
+    for header in ["etag", "www-authenticate", "retry-after"] {
+        assert!(read.contains(header), "{header} not declared: {read:?}");
+    }
+
+    let requested = sent.iter().cloned().collect::<Vec<_>>().join(",");
+    let preflight = preflight_with(&app, "http://localhost:3000", &requested).await;
+    let allowed = names_in(&preflight, "access-control-allow-headers");
+    let response = app
+        .client
+        .get(format!("{}/health", app.address))
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    let exposed = names_in(&response, "access-control-expose-headers");
+
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let refused: Vec<_> = sent.difference(&allowed).collect();
+    assert!(
+        refused.is_empty(),
+        "not allowed: {refused:?} (allowed: {allowed:?})"
+    );
+    let hidden: Vec<_> = read
+        .iter()
+        .filter(|h| !SAFELISTED_RESPONSE_HEADERS.contains(&h.as_str()))
+        .filter(|h| !exposed.contains(*h))
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "not exposed: {hidden:?} (exposed: {exposed:?})"
     );
 }

@@ -4,6 +4,7 @@
 //! starts a throwaway one when it is unset).
 
 mod auth;
+mod browser;
 mod config;
 mod connections;
 mod cors;

@@ -152,7 +152,12 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
     params(("symbol" = String, Path, description = "Upper-case ticker", pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$"), BarsParams,
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
+    responses((status = 200, body = Bars, headers(
+            ("ETag" = String, description = "The answer's validator, for `If-None-Match`"),
+            ("Cache-Control" = String, description = "`private, max-age=60`"))),
+        (status = 304, description = "Not modified", headers(
+            ("ETag" = String, description = "The answer's validator, for `If-None-Match`"),
+            ("Cache-Control" = String, description = "`private, max-age=60`"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
