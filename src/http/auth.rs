@@ -155,7 +155,8 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody, headers(("Retry-After" = u64,
+            description = "Seconds to wait, when too many logins are being verified")))))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
