@@ -5,6 +5,8 @@
 //! would be read as a binary float by most clients (docs/api.md). A closed day's bars never
 //! change, so bar lists carry an `ETag` and `Cache-Control`, and `If-None-Match` gets a 304.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -249,7 +251,8 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LatestParams {
-    /// 1-100 comma-separated tickers.
+    /// 1-100 tickers separated by commas; a repeated one counts towards the 100 and is answered
+    /// once.
     #[param(required = true)]
     symbols: Option<String>,
 }
@@ -273,7 +276,7 @@ pub struct Latest {
     pub missing: Vec<String>,
 }
 
-/// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates ignored).
+/// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates answered once).
 #[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
     params(LatestParams),
     responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
@@ -284,20 +287,7 @@ pub async fn latest(
     _user: AuthUser,
     Query(params): Query<LatestParams>,
 ) -> Result<Json<Latest>, AppError> {
-    let text = params.symbols.unwrap_or_default();
-    let mut symbols: Vec<String> = Vec::new();
-    for symbol in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        symbol_param(symbol)?;
-        if !symbols.iter().any(|s| s == symbol) {
-            symbols.push(symbol.to_owned());
-        }
-    }
-    if symbols.is_empty() || symbols.len() > MAX_LATEST_SYMBOLS {
-        return Err(AppError::Validation(format!(
-            "symbols: expected 1 to {MAX_LATEST_SYMBOLS} comma-separated tickers, got {}",
-            symbols.len()
-        )));
-    }
+    let symbols = latest_symbols(params.symbols.as_deref().unwrap_or_default())?;
     let rows = sqlx::query_as::<_, BarRow>(
         "SELECT DISTINCT ON (symbol)
                 symbol, date, open::text, high::text, low::text, close::text,
@@ -309,15 +299,12 @@ pub async fn latest(
     .bind(&symbols)
     .fetch_all(&state.db)
     .await?;
-    let mut rows: Vec<Option<BarRow>> = rows.into_iter().map(Some).collect();
+    let mut rows: HashMap<String, BarRow> =
+        rows.into_iter().map(|r| (r.symbol.clone(), r)).collect();
     let mut prices = Vec::with_capacity(rows.len());
     let mut missing = Vec::new();
     for symbol in symbols {
-        match rows
-            .iter_mut()
-            .find(|r| r.as_ref().is_some_and(|r| r.symbol == symbol))
-            .and_then(Option::take)
-        {
+        match rows.remove(&symbol) {
             Some(row) => prices.push(LatestBar {
                 symbol,
                 bar: Bar::from(row),
@@ -326,4 +313,31 @@ pub async fn latest(
         }
     }
     Ok(Json(Latest { prices, missing }))
+}
+
+/// The tickers of `symbols=A,B`, each once, in the order first asked. The count is checked
+/// before anything else, on the list as sent (repeats included): a URI may be 64 kB (hyper's
+/// limit), some 30,000 entries, and such a list costs one pass, not a comparison of every pair.
+fn latest_symbols(text: &str) -> Result<Vec<String>, AppError> {
+    let count = text.split(',').count();
+    if text.is_empty() || count > MAX_LATEST_SYMBOLS {
+        let got = if text.is_empty() { 0 } else { count };
+        return Err(AppError::Validation(format!(
+            "symbols: expected 1 to {MAX_LATEST_SYMBOLS} comma-separated tickers, got {got}"
+        )));
+    }
+    let mut seen = HashSet::with_capacity(count);
+    let mut symbols = Vec::with_capacity(count);
+    for symbol in text.split(',') {
+        if !is_symbol(symbol) {
+            return Err(AppError::Validation(format!(
+                "symbols: expected upper-case tickers such as AAPL or BRK.B separated by commas, \
+                 got {symbol:?}"
+            )));
+        }
+        if seen.insert(symbol) {
+            symbols.push(symbol.to_owned());
+        }
+    }
+    Ok(symbols)
 }
