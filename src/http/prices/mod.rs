@@ -15,11 +15,15 @@ use axum::Router;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::path::{Parameter, ParameterIn, ParameterStyle};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::IntoParams;
 
 use self::body::BarText;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{json_body, Json, Path, Query};
+use super::rules::{self, parameter};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
 
@@ -101,38 +105,81 @@ pub struct Bars {
 
 /// `GET /prices/{symbol}`'s query string; values are read as text so that a bad one gets a
 /// sentence naming it.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BarsParams {
-    /// First day, YYYY-MM-DD (included).
-    #[param(value_type = Option<chrono::NaiveDate>)]
     start: Option<String>,
-    /// Last day, YYYY-MM-DD (included).
-    #[param(value_type = Option<chrono::NaiveDate>)]
     end: Option<String>,
-    /// 1-5000, default 260.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     limit: Option<String>,
+}
+
+/// The parameters of `GET /prices/{symbol}` as the document describes them.
+pub struct BarsParameters;
+
+impl IntoParams for BarsParameters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(MAX_LIMIT));
+        vec![
+            symbol_parameter(),
+            parameter(
+                "start",
+                ParameterIn::Query,
+                false,
+                "First day, YYYY-MM-DD (included), from 1900-01-01; default: the earliest.",
+                rules::date_schema(latest_date(), "A day from 1900-01-01 to 9999-12-31."),
+            ),
+            parameter(
+                "end",
+                ParameterIn::Query,
+                false,
+                "Last day, YYYY-MM-DD (included), to 9999-12-31; default: the latest. Before \
+                 `start`, the range is empty.",
+                rules::date_schema(latest_date(), "A day from 1900-01-01 to 9999-12-31."),
+            ),
+            parameter(
+                "limit",
+                ParameterIn::Query,
+                false,
+                "How many bars at most: 1-5000, default 260.",
+                limit,
+            ),
+            parameter(
+                "If-None-Match",
+                ParameterIn::Header,
+                false,
+                "An ETag from an earlier answer.",
+                ObjectBuilder::new().schema_type(Type::String),
+            ),
+        ]
+    }
+}
+
+fn symbol_parameter() -> Parameter {
+    parameter(
+        "symbol",
+        ParameterIn::Path,
+        true,
+        "Upper-case ticker.",
+        rules::symbol_schema("Upper-case ticker: letters, digits and `. - ^`, at most 20."),
+    )
 }
 
 fn date_param(name: &str, value: Option<&str>, default: NaiveDate) -> Result<NaiveDate, AppError> {
     match value {
         None => Ok(default),
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
+        Some(text) => rules::parse_date(text)
             // Postgres `date` cannot hold chrono's extremes; these bounds cover any market.
-            .filter(|d| (earliest()..=latest_date()).contains(d))
+            .filter(|d| (rules::earliest_date()..=latest_date()).contains(d))
             .ok_or_else(|| {
                 AppError::Validation(format!(
                     "{name}: expected a date YYYY-MM-DD from 1900-01-01 to 9999-12-31, got {text:?}"
                 ))
             }),
     }
-}
-
-fn earliest() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
 }
 
 fn latest_date() -> NaiveDate {
@@ -150,10 +197,9 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 }
 
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
-/// oldest first. `limit` is 1-5000, default 260.
+/// oldest first. `limit` is 1-5000, default 260. An `end` before `start` selects no bars.
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
-    params(("symbol" = String, Path, description = "Upper-case ticker", pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$"), BarsParams,
-        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    params(BarsParameters),
     responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -166,13 +212,10 @@ pub async fn bars(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     symbol_param(&symbol)?;
-    let start = date_param("start", params.start.as_deref(), earliest())?;
+    let start = date_param("start", params.start.as_deref(), rules::earliest_date())?;
+    // An `end` before `start` is an empty range, not an error: the document cannot relate two
+    // parameters, and a client built from it must not be refused.
     let end = date_param("end", params.end.as_deref(), latest_date())?;
-    if start > end {
-        return Err(AppError::Validation(format!(
-            "start: must not be after end ({start} > {end})"
-        )));
-    }
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -247,14 +290,34 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// `GET /prices/latest`'s query string.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatestParams {
-    /// 1-100 tickers separated by commas; a repeated one counts towards the 100 and is answered
-    /// once.
-    #[param(required = true)]
     symbols: Option<String>,
+}
+
+/// The parameters of `GET /prices/latest` as the document describes them: `symbols` is a list
+/// sent as `symbols=A,B` (form style, not exploded).
+pub struct LatestParameters;
+
+impl IntoParams for LatestParameters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let symbols = ArrayBuilder::new()
+            .items(rules::symbol_schema("Upper-case ticker."))
+            .min_items(Some(1))
+            .max_items(Some(MAX_LATEST_SYMBOLS));
+        let mut symbols = parameter(
+            "symbols",
+            ParameterIn::Query,
+            true,
+            "1-100 tickers separated by commas; a repeated one counts towards the 100 and is \
+             answered once.",
+            symbols,
+        );
+        symbols.style = Some(ParameterStyle::Form);
+        symbols.explode = Some(false);
+        vec![symbols]
+    }
 }
 
 /// One symbol's latest bar.
@@ -278,7 +341,7 @@ pub struct Latest {
 
 /// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates answered once).
 #[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
-    params(LatestParams),
+    params(LatestParameters),
     responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
