@@ -283,7 +283,9 @@ async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppE
 }
 
 /// Lists the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios", responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios", operation_id = "list_portfolios",
+    tag = "portfolios", security(("bearer" = [])),
+    responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -299,7 +301,18 @@ pub async fn list(
 }
 
 /// Creates a portfolio: 201, or 409 if the caller has one of that name.
-#[utoipa::path(post, path = "/api/v1/portfolios", request_body = PortfolioInput, responses((status = 201, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/portfolios", operation_id = "create_portfolio",
+    tag = "portfolios", security(("bearer" = [])), request_body = PortfolioInput,
+    responses(
+        (status = 201, body = Portfolio, links(
+            ("show" = (operation_id = "show_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("rename" = (operation_id = "rename_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("positions" = (operation_id = "list_positions", parameters(("id" = "$response.body#/id")))),
+            ("add_position" = (operation_id = "add_position", parameters(("id" = "$response.body#/id")))),
+            ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -319,7 +332,9 @@ pub async fn create(
 }
 
 /// One of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}", operation_id = "show_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<AppState>,
@@ -330,7 +345,9 @@ pub async fn show(
 }
 
 /// Renames one of the caller's portfolios.
-#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput, responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", operation_id = "rename_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput,
+    responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
@@ -354,7 +371,9 @@ pub async fn rename(
 }
 
 /// Deletes one of the caller's portfolios and its positions: 204.
-#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", operation_id = "delete_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
@@ -375,7 +394,9 @@ pub async fn remove(
 const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, created_at";
 
 /// The positions of one of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", operation_id = "list_positions",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_positions(
     State(state): State<AppState>,
@@ -396,7 +417,19 @@ pub async fn list_positions(
 }
 
 /// Adds a position to one of the caller's portfolios: 201.
-#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput, responses((status = 201, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", operation_id = "add_position",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput,
+    responses(
+        (status = 201, body = Position, links(
+            ("show" = (operation_id = "show_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("replace" = (operation_id = "replace_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "remove_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$request.path.id")))),
+        )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn add_position(
     State(state): State<AppState>,
@@ -425,7 +458,9 @@ fn no_position() -> AppError {
 }
 
 /// One position of one of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "show_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show_position(
     State(state): State<AppState>,
@@ -445,7 +480,10 @@ pub async fn show_position(
 }
 
 /// Replaces every field of one position.
-#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), request_body = PositionInput, responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "replace_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    request_body = PositionInput,
+    responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn replace_position(
     State(state): State<AppState>,
@@ -472,7 +510,9 @@ pub async fn replace_position(
 }
 
 /// Deletes one position: 204.
-#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "remove_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn remove_position(
     State(state): State<AppState>,
@@ -562,7 +602,9 @@ struct SummaryRow {
 }
 
 /// Values one of the caller's portfolios at the latest close of each symbol.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", operation_id = "portfolio_summary",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn summary(
     State(state): State<AppState>,

@@ -70,7 +70,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Lists the tracked symbols.
-#[utoipa::path(get, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/symbols", operation_id = "list_symbols", tag = "symbols", security(("bearer" = [])),
     responses((status = 200, body = Symbols), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -86,9 +86,13 @@ pub async fn list(
 }
 
 /// Adds a symbol to the tracked universe: 201, or 409 if it is already there.
-#[utoipa::path(post, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
-    request_body = NewSymbol,
-    responses((status = 201, body = Symbol), (status = 400, body = ErrorBody),
+#[utoipa::path(post, path = "/api/v1/symbols", operation_id = "add_symbol", tag = "symbols",
+    security(("bearer" = [])), request_body = NewSymbol,
+    responses(
+        (status = 201, body = Symbol, links(
+            ("bars" = (operation_id = "price_bars", parameters(("symbol" = "$response.body#/symbol")))),
+        )),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]

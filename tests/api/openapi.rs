@@ -360,3 +360,40 @@ async fn every_rule_is_the_same_in_the_document_and_the_server_at_its_bounds() {
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
 }
+
+#[tokio::test]
+async fn operation_ids_are_unique_and_every_link_follows_one() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+
+    let operations: Vec<&Value> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|path| path.as_object().unwrap().values())
+        .collect();
+    let mut ids: Vec<&str> = operations
+        .iter()
+        .map(|o| o["operationId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "repeated operation ids: {ids:?}");
+    let links: Vec<&Value> = operations
+        .iter()
+        .filter_map(|o| o["responses"].as_object())
+        .flat_map(|responses| responses.values())
+        .filter_map(|response| response["links"].as_object())
+        .flat_map(|links| links.values())
+        .collect();
+    // Stateful fuzzing follows them: a created portfolio to its routes, a position to its own.
+    assert!(links.len() >= 10, "{} links", links.len());
+    for link in links {
+        let target = link["operationId"].as_str();
+        assert!(
+            target.is_some_and(|t| ids.contains(&t)),
+            "a link to no operation: {link}"
+        );
+    }
+}

@@ -199,7 +199,7 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
 /// oldest first. `limit` is 1-5000, default 260. An `end` before `start` selects no bars.
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
-    params(BarsParameters),
+    operation_id = "price_bars", params(BarsParameters),
     responses((status = 200, body = Bars), (status = 304, description = "Not modified"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -341,7 +341,7 @@ pub struct Latest {
 
 /// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates answered once).
 #[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
-    params(LatestParameters),
+    operation_id = "latest_prices", params(LatestParameters),
     responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
