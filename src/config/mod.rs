@@ -615,7 +615,11 @@ fn shown_secret(secret: Option<&Secret>) -> String {
     }
 }
 
-/// Whether `symbol` is spelt as `daily_prices.symbol` requires: `^[A-Z0-9^][A-Z0-9.^-]{0,19}$`.
+/// How `daily_prices.symbol` (and every other ticker column) must be spelt, as the tables' CHECKs
+/// and the OpenAPI document say it; [`is_symbol`] is the same rule, tested against this pattern.
+pub const SYMBOL_PATTERN: &str = "^[A-Z0-9^][A-Z0-9.^-]{0,19}$";
+
+/// Whether `symbol` is spelt as [`SYMBOL_PATTERN`] requires.
 pub fn is_symbol(symbol: &str) -> bool {
     let bytes = symbol.as_bytes();
     match bytes.split_first() {

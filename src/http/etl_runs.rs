@@ -31,7 +31,7 @@ pub struct Runs {
 }
 
 /// Lists the `limit` (1-100, default 20) most recent runs.
-#[utoipa::path(get, path = "/api/v1/etl/runs", tag = "etl", params(Params),
+#[utoipa::path(get, path = "/api/v1/etl/runs", operation_id = "list_etl_runs", tag = "etl", params(Params),
     security(("bearer" = [])),
     responses((status = 200, body = Runs), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),

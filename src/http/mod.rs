@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod portfolios;
 pub mod prices;
 pub mod request_context;
+pub mod rules;
 pub mod symbols;
 
 use std::convert::Infallible;

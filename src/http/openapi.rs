@@ -3,6 +3,7 @@
 //! compiled in, so the page works with no network).
 
 use axum::Router;
+use serde_json::Value;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Object, RefOr, Type};
@@ -83,9 +84,50 @@ impl Modify for ErrorHeaders {
     }
 }
 
+/// The document as served, generated when the server starts (a position's `opened_at` schema
+/// ends at that day's tomorrow).
+///
+/// utoipa 5 writes a link's `operationId` as `operation_id` (its `Link` lacks serde's camelCase
+/// renaming), which no OpenAPI reader follows, so the links' keys are put right here.
+pub fn document() -> Result<Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.values_mut());
+    let links = operations
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+    Ok(doc)
+}
+
 /// `/api/v1/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
-    SwaggerUi::new("/docs")
-        .url("/api/v1/openapi.json", ApiDoc::openapi())
-        .into()
+    let swagger = SwaggerUi::new("/docs");
+    let swagger = match document() {
+        Ok(doc) => swagger.external_url_unchecked("/api/v1/openapi.json", doc),
+        // Not expected (the document is plain data); served as utoipa writes it rather than not.
+        Err(error) => {
+            tracing::error!(error = %error, "the OpenAPI document's links could not be fixed");
+            swagger.url("/api/v1/openapi.json", ApiDoc::openapi())
+        }
+    };
+    swagger.into()
 }

@@ -19,11 +19,28 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{Json, Path};
+use super::rules::{self, DecimalRule, TextRule};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
 
-/// The longest portfolio name, in characters (the table's CHECK).
-const MAX_NAME_CHARS: usize = 100;
+/// A portfolio's name: 1-100 characters (the table's CHECK) once trimmed.
+const NAME: TextRule = TextRule { min: 1, max: 100 };
+/// Shares held: `numeric(24,8)`, and never zero (the table's CHECK).
+const QUANTITY: DecimalRule = DecimalRule {
+    name: "quantity",
+    digits: 16,
+    places: 8,
+    negative: true,
+    zero: false,
+};
+/// Cost per share: `numeric(20,6)`, at least 0 (the table's CHECK).
+const COST_BASIS: DecimalRule = DecimalRule {
+    name: "cost_basis",
+    digits: 14,
+    places: 6,
+    negative: false,
+    zero: true,
+};
 
 /// The routes under `/portfolios`.
 pub fn router() -> Router<AppState> {
@@ -65,9 +82,17 @@ pub struct Portfolios {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortfolioInput {
-    /// 1-100 characters, surrounding spaces dropped.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    /// 1-100 characters, none of them a control character, once surrounding white space is
+    /// dropped.
+    #[schema(schema_with = name_schema)]
     pub name: String,
+}
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    NAME.schema(
+        "1-100 characters, none of them a control character, once surrounding white space is \
+         dropped.",
+    )
 }
 
 /// A position as sent: decimals as exact strings, without trailing zeros.
@@ -134,22 +159,57 @@ impl<'de> Deserialize<'de> for DecimalText {
     }
 }
 
-/// The body of `POST` and `PUT` on positions.
+/// The body of `POST` and `PUT` on positions. The fields' rules are in their schemas.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionInput {
-    /// The ticker (`daily_prices`'s spelling rule).
-    #[schema(pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$", example = "AAPL")]
+    /// The ticker.
+    #[schema(schema_with = symbol_schema)]
     pub symbol: String,
-    /// Shares: non-zero, at most 8 decimal places, less than 10^16 in size.
-    #[schema(value_type = String, example = "10.5")]
+    /// Shares held.
+    #[schema(schema_with = quantity_schema)]
     pub quantity: DecimalText,
-    /// Cost per share: at least 0, at most 6 decimal places, less than 10^14.
-    #[schema(value_type = String, example = "187.25")]
+    /// Cost per share.
+    #[schema(schema_with = cost_basis_schema)]
     pub cost_basis: DecimalText,
-    /// `YYYY-MM-DD`, from 1900-01-01 to tomorrow (UTC).
-    #[schema(value_type = chrono::NaiveDate)]
+    /// The day the position was opened.
+    #[schema(schema_with = opened_at_schema)]
     pub opened_at: String,
+}
+
+fn symbol_schema() -> utoipa::openapi::schema::Object {
+    rules::symbol_schema("The ticker (`daily_prices`'s spelling rule).")
+}
+
+fn quantity_schema() -> utoipa::openapi::schema::Object {
+    QUANTITY.schema(
+        "Shares: non-zero (negative for a short position), at most 16 digits before the point \
+         and 8 after it. A JSON number of the same text is accepted too.",
+        "10.5",
+    )
+}
+
+fn cost_basis_schema() -> utoipa::openapi::schema::Object {
+    COST_BASIS.schema(
+        "Cost per share: at least 0, at most 14 digits before the point and 6 after it. A JSON \
+         number of the same text is accepted too.",
+        "187.25",
+    )
+}
+
+/// The document is generated when the server starts, so its last day is that day's tomorrow:
+/// never later than what `validate` takes.
+fn opened_at_schema() -> utoipa::openapi::schema::Object {
+    rules::date_schema(
+        last_opening_day(),
+        "`YYYY-MM-DD`, from 1900-01-01 to tomorrow (UTC).",
+    )
+}
+
+/// The latest `opened_at` taken: tomorrow in UTC, so that a position opened today anywhere is
+/// taken.
+fn last_opening_day() -> NaiveDate {
+    Utc::now().date_naive().succ_opt().unwrap_or(NaiveDate::MAX)
 }
 
 /// A validated [`PositionInput`].
@@ -160,26 +220,6 @@ struct ValidPosition {
     opened_at: NaiveDate,
 }
 
-/// Parses `text` as a decimal with at most `places` decimal places and fewer than `digits`
-/// digits before the point, as `numeric(p, places)` can store.
-fn decimal(name: &str, text: &str, places: u32, digits: u32) -> Result<Decimal, AppError> {
-    let invalid = || {
-        AppError::Validation(format!(
-            "{name}: expected a decimal with at most {places} decimal places and {digits} \
-             digits before the point, got {text:?}"
-        ))
-    };
-    // `from_str_exact` refuses rather than rounds what does not fit.
-    let value = Decimal::from_str_exact(text.trim())
-        .map_err(|_| invalid())?
-        .normalize();
-    let limit = Decimal::from_i128_with_scale(10_i128.pow(digits), 0);
-    if value.scale() > places || value.abs() >= limit {
-        return Err(invalid());
-    }
-    Ok(value)
-}
-
 impl PositionInput {
     fn validate(self) -> Result<ValidPosition, AppError> {
         if !is_symbol(&self.symbol) {
@@ -188,28 +228,14 @@ impl PositionInput {
                 self.symbol
             )));
         }
-        let quantity = decimal("quantity", &self.quantity.0, 8, 16)?;
-        if quantity.is_zero() {
-            return Err(AppError::Validation(
-                "quantity: must not be zero".to_owned(),
-            ));
-        }
-        let cost_basis = decimal("cost_basis", &self.cost_basis.0, 6, 14)?;
-        if cost_basis < Decimal::ZERO {
-            return Err(AppError::Validation(
-                "cost_basis: must not be negative".to_owned(),
-            ));
-        }
-        let tomorrow = Utc::now().date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
-        let opened_at = NaiveDate::parse_from_str(&self.opened_at, "%Y-%m-%d")
-            .ok()
-            .filter(|d| {
-                *d >= NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
-                    && *d <= tomorrow
-            })
+        let quantity = QUANTITY.parse(&self.quantity.0)?;
+        let cost_basis = COST_BASIS.parse(&self.cost_basis.0)?;
+        let last = last_opening_day();
+        let opened_at = rules::parse_date(&self.opened_at)
+            .filter(|d| (rules::earliest_date()..=last).contains(d))
             .ok_or_else(|| {
                 AppError::Validation(format!(
-                    "opened_at: expected a date YYYY-MM-DD from 1900-01-01 to today, got {:?}",
+                    "opened_at: expected a date YYYY-MM-DD from 1900-01-01 to {last}, got {:?}",
                     self.opened_at
                 ))
             })?;
@@ -223,14 +249,12 @@ impl PositionInput {
 }
 
 fn portfolio_name(input: PortfolioInput) -> Result<String, AppError> {
-    let name = input.name.trim().to_owned();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(AppError::Validation(format!(
-            "name: expected 1 to {MAX_NAME_CHARS} printable characters"
-        )));
-    }
-    Ok(name)
+    NAME.check(&input.name).map(str::to_owned).ok_or_else(|| {
+        AppError::Validation(format!(
+            "name: expected 1 to {} printable characters",
+            NAME.max
+        ))
+    })
 }
 
 fn not_found() -> AppError {
@@ -259,7 +283,9 @@ async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppE
 }
 
 /// Lists the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios", responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios", operation_id = "list_portfolios",
+    tag = "portfolios", security(("bearer" = [])),
+    responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -275,7 +301,18 @@ pub async fn list(
 }
 
 /// Creates a portfolio: 201, or 409 if the caller has one of that name.
-#[utoipa::path(post, path = "/api/v1/portfolios", request_body = PortfolioInput, responses((status = 201, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/portfolios", operation_id = "create_portfolio",
+    tag = "portfolios", security(("bearer" = [])), request_body = PortfolioInput,
+    responses(
+        (status = 201, body = Portfolio, links(
+            ("show" = (operation_id = "show_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("rename" = (operation_id = "rename_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_portfolio", parameters(("id" = "$response.body#/id")))),
+            ("positions" = (operation_id = "list_positions", parameters(("id" = "$response.body#/id")))),
+            ("add_position" = (operation_id = "add_position", parameters(("id" = "$response.body#/id")))),
+            ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -295,7 +332,9 @@ pub async fn create(
 }
 
 /// One of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}", operation_id = "show_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<AppState>,
@@ -306,7 +345,9 @@ pub async fn show(
 }
 
 /// Renames one of the caller's portfolios.
-#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput, responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/api/v1/portfolios/{id}", operation_id = "rename_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput,
+    responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
@@ -330,7 +371,9 @@ pub async fn rename(
 }
 
 /// Deletes one of the caller's portfolios and its positions: 204.
-#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}", operation_id = "delete_portfolio",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
@@ -351,7 +394,9 @@ pub async fn remove(
 const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, created_at";
 
 /// The positions of one of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", operation_id = "list_positions",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_positions(
     State(state): State<AppState>,
@@ -372,7 +417,19 @@ pub async fn list_positions(
 }
 
 /// Adds a position to one of the caller's portfolios: 201.
-#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput, responses((status = 201, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/portfolios/{id}/positions", operation_id = "add_position",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PositionInput,
+    responses(
+        (status = 201, body = Position, links(
+            ("show" = (operation_id = "show_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("replace" = (operation_id = "replace_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "remove_position",
+                parameters(("id" = "$request.path.id"), ("position_id" = "$response.body#/id")))),
+            ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$request.path.id")))),
+        )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn add_position(
     State(state): State<AppState>,
@@ -401,7 +458,9 @@ fn no_position() -> AppError {
 }
 
 /// One position of one of the caller's portfolios.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "show_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn show_position(
     State(state): State<AppState>,
@@ -421,7 +480,10 @@ pub async fn show_position(
 }
 
 /// Replaces every field of one position.
-#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), request_body = PositionInput, responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "replace_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    request_body = PositionInput,
+    responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn replace_position(
     State(state): State<AppState>,
@@ -448,7 +510,9 @@ pub async fn replace_position(
 }
 
 /// Deletes one position: 204.
-#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}", params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}",
+    operation_id = "remove_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn remove_position(
     State(state): State<AppState>,
@@ -538,7 +602,9 @@ struct SummaryRow {
 }
 
 /// Values one of the caller's portfolios at the latest close of each symbol.
-#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", params(("id" = Uuid, Path, description = "Portfolio id")), responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), tag = "portfolios", security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", operation_id = "portfolio_summary",
+    tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
+    responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn summary(
     State(state): State<AppState>,

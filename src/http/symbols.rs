@@ -7,15 +7,17 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Type;
 
 use super::auth::{AdminUser, AuthUser};
 use super::error::ErrorBody;
 use super::extract::Json;
+use super::rules::{self, TextRule};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
 
-/// The longest display name accepted.
-const MAX_NAME_CHARS: usize = 200;
+/// A display name: at most 200 characters once trimmed; a blank one is no name.
+const NAME: TextRule = TextRule { min: 0, max: 200 };
 
 /// One tracked symbol.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -42,11 +44,24 @@ pub struct Symbols {
 #[serde(deny_unknown_fields)]
 pub struct NewSymbol {
     /// Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.
-    #[schema(pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$", example = "BRK.B")]
+    #[schema(schema_with = symbol_schema)]
     pub symbol: String,
-    /// An optional display name (at most 200 characters).
-    #[schema(max_length = 200)]
+    /// An optional display name.
+    #[schema(schema_with = name_schema)]
     pub name: Option<String>,
+}
+
+fn symbol_schema() -> utoipa::openapi::schema::Object {
+    rules::symbol_schema("Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.")
+}
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = NAME.schema(
+        "An optional display name: at most 200 characters, none of them a control character, \
+         once surrounding white space is dropped; a blank one is no name.",
+    );
+    schema.schema_type = [Type::String, Type::Null].into_iter().collect();
+    schema
 }
 
 /// The routes under `/symbols`.
@@ -55,7 +70,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Lists the tracked symbols.
-#[utoipa::path(get, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/symbols", operation_id = "list_symbols", tag = "symbols", security(("bearer" = [])),
     responses((status = 200, body = Symbols), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -71,9 +86,13 @@ pub async fn list(
 }
 
 /// Adds a symbol to the tracked universe: 201, or 409 if it is already there.
-#[utoipa::path(post, path = "/api/v1/symbols", tag = "symbols", security(("bearer" = [])),
-    request_body = NewSymbol,
-    responses((status = 201, body = Symbol), (status = 400, body = ErrorBody),
+#[utoipa::path(post, path = "/api/v1/symbols", operation_id = "add_symbol", tag = "symbols",
+    security(("bearer" = [])), request_body = NewSymbol,
+    responses(
+        (status = 201, body = Symbol, links(
+            ("bars" = (operation_id = "price_bars", parameters(("symbol" = "$response.body#/symbol")))),
+        )),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -90,18 +109,16 @@ pub async fn create(
             new.symbol
         )));
     }
-    let name = new
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
-    {
-        return Err(AppError::Validation(format!(
-            "name: expected at most {MAX_NAME_CHARS} printable characters"
-        )));
-    }
+    let name = match new.name.as_deref().map(|n| NAME.check(n)) {
+        Some(None) => {
+            return Err(AppError::Validation(format!(
+                "name: expected at most {} printable characters",
+                NAME.max
+            )))
+        }
+        Some(Some(name)) if !name.is_empty() => Some(name.to_owned()),
+        _ => None,
+    };
     let symbol = sqlx::query_as::<_, Symbol>(
         "INSERT INTO symbols (symbol, name) VALUES ($1, $2)
          RETURNING symbol, name, active, created_at",

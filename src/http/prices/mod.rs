@@ -5,6 +5,8 @@
 //! would be read as a binary float by most clients (docs/api.md). A closed day's bars never
 //! change, so bar lists carry an `ETag` and `Cache-Control`, and `If-None-Match` gets a 304.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +15,15 @@ use axum::Router;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::path::{Parameter, ParameterIn, ParameterStyle};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::IntoParams;
 
 use self::body::BarText;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{json_body, Json, Path, Query};
+use super::rules::{self, parameter};
 use super::{AppError, AppState};
 use crate::config::is_symbol;
 
@@ -99,38 +105,81 @@ pub struct Bars {
 
 /// `GET /prices/{symbol}`'s query string; values are read as text so that a bad one gets a
 /// sentence naming it.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BarsParams {
-    /// First day, YYYY-MM-DD (included).
-    #[param(value_type = Option<chrono::NaiveDate>)]
     start: Option<String>,
-    /// Last day, YYYY-MM-DD (included).
-    #[param(value_type = Option<chrono::NaiveDate>)]
     end: Option<String>,
-    /// 1-5000, default 260.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     limit: Option<String>,
+}
+
+/// The parameters of `GET /prices/{symbol}` as the document describes them.
+pub struct BarsParameters;
+
+impl IntoParams for BarsParameters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(MAX_LIMIT));
+        vec![
+            symbol_parameter(),
+            parameter(
+                "start",
+                ParameterIn::Query,
+                false,
+                "First day, YYYY-MM-DD (included), from 1900-01-01; default: the earliest.",
+                rules::date_schema(latest_date(), "A day from 1900-01-01 to 9999-12-31."),
+            ),
+            parameter(
+                "end",
+                ParameterIn::Query,
+                false,
+                "Last day, YYYY-MM-DD (included), to 9999-12-31; default: the latest. Before \
+                 `start`, the range is empty.",
+                rules::date_schema(latest_date(), "A day from 1900-01-01 to 9999-12-31."),
+            ),
+            parameter(
+                "limit",
+                ParameterIn::Query,
+                false,
+                "How many bars at most: 1-5000, default 260.",
+                limit,
+            ),
+            parameter(
+                "If-None-Match",
+                ParameterIn::Header,
+                false,
+                "An ETag from an earlier answer.",
+                ObjectBuilder::new().schema_type(Type::String),
+            ),
+        ]
+    }
+}
+
+fn symbol_parameter() -> Parameter {
+    parameter(
+        "symbol",
+        ParameterIn::Path,
+        true,
+        "Upper-case ticker.",
+        rules::symbol_schema("Upper-case ticker: letters, digits and `. - ^`, at most 20."),
+    )
 }
 
 fn date_param(name: &str, value: Option<&str>, default: NaiveDate) -> Result<NaiveDate, AppError> {
     match value {
         None => Ok(default),
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
+        Some(text) => rules::parse_date(text)
             // Postgres `date` cannot hold chrono's extremes; these bounds cover any market.
-            .filter(|d| (earliest()..=latest_date()).contains(d))
+            .filter(|d| (rules::earliest_date()..=latest_date()).contains(d))
             .ok_or_else(|| {
                 AppError::Validation(format!(
                     "{name}: expected a date YYYY-MM-DD from 1900-01-01 to 9999-12-31, got {text:?}"
                 ))
             }),
     }
-}
-
-fn earliest() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
 }
 
 fn latest_date() -> NaiveDate {
@@ -148,10 +197,9 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 }
 
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
-/// oldest first. `limit` is 1-5000, default 260.
+/// oldest first. `limit` is 1-5000, default 260. An `end` before `start` selects no bars.
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
-    params(("symbol" = String, Path, description = "Upper-case ticker", pattern = r"^[A-Z0-9^][A-Z0-9.^-]{0,19}$"), BarsParams,
-        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    operation_id = "price_bars", params(BarsParameters),
     responses((status = 200, body = Bars, headers(
             ("ETag" = String, description = "The answer's validator, for `If-None-Match`"),
             ("Cache-Control" = String, description = "`private, max-age=60`"))),
@@ -169,13 +217,10 @@ pub async fn bars(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     symbol_param(&symbol)?;
-    let start = date_param("start", params.start.as_deref(), earliest())?;
+    let start = date_param("start", params.start.as_deref(), rules::earliest_date())?;
+    // An `end` before `start` is an empty range, not an error: the document cannot relate two
+    // parameters, and a client built from it must not be refused.
     let end = date_param("end", params.end.as_deref(), latest_date())?;
-    if start > end {
-        return Err(AppError::Validation(format!(
-            "start: must not be after end ({start} > {end})"
-        )));
-    }
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -250,13 +295,34 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// `GET /prices/latest`'s query string.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatestParams {
-    /// 1-100 comma-separated tickers.
-    #[param(required = true)]
     symbols: Option<String>,
+}
+
+/// The parameters of `GET /prices/latest` as the document describes them: `symbols` is a list
+/// sent as `symbols=A,B` (form style, not exploded).
+pub struct LatestParameters;
+
+impl IntoParams for LatestParameters {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let symbols = ArrayBuilder::new()
+            .items(rules::symbol_schema("Upper-case ticker."))
+            .min_items(Some(1))
+            .max_items(Some(MAX_LATEST_SYMBOLS));
+        let mut symbols = parameter(
+            "symbols",
+            ParameterIn::Query,
+            true,
+            "1-100 tickers separated by commas; a repeated one counts towards the 100 and is \
+             answered once.",
+            symbols,
+        );
+        symbols.style = Some(ParameterStyle::Form);
+        symbols.explode = Some(false);
+        vec![symbols]
+    }
 }
 
 /// One symbol's latest bar.
@@ -278,9 +344,9 @@ pub struct Latest {
     pub missing: Vec<String>,
 }
 
-/// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates ignored).
+/// The latest bar of each of `symbols` (comma-separated, 1-100, duplicates answered once).
 #[utoipa::path(get, path = "/api/v1/prices/latest", tag = "prices", security(("bearer" = [])),
-    params(LatestParams),
+    operation_id = "latest_prices", params(LatestParameters),
     responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -289,20 +355,7 @@ pub async fn latest(
     _user: AuthUser,
     Query(params): Query<LatestParams>,
 ) -> Result<Json<Latest>, AppError> {
-    let text = params.symbols.unwrap_or_default();
-    let mut symbols: Vec<String> = Vec::new();
-    for symbol in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        symbol_param(symbol)?;
-        if !symbols.iter().any(|s| s == symbol) {
-            symbols.push(symbol.to_owned());
-        }
-    }
-    if symbols.is_empty() || symbols.len() > MAX_LATEST_SYMBOLS {
-        return Err(AppError::Validation(format!(
-            "symbols: expected 1 to {MAX_LATEST_SYMBOLS} comma-separated tickers, got {}",
-            symbols.len()
-        )));
-    }
+    let symbols = latest_symbols(params.symbols.as_deref().unwrap_or_default())?;
     let rows = sqlx::query_as::<_, BarRow>(
         "SELECT DISTINCT ON (symbol)
                 symbol, date, open::text, high::text, low::text, close::text,
@@ -314,15 +367,12 @@ pub async fn latest(
     .bind(&symbols)
     .fetch_all(&state.db)
     .await?;
-    let mut rows: Vec<Option<BarRow>> = rows.into_iter().map(Some).collect();
+    let mut rows: HashMap<String, BarRow> =
+        rows.into_iter().map(|r| (r.symbol.clone(), r)).collect();
     let mut prices = Vec::with_capacity(rows.len());
     let mut missing = Vec::new();
     for symbol in symbols {
-        match rows
-            .iter_mut()
-            .find(|r| r.as_ref().is_some_and(|r| r.symbol == symbol))
-            .and_then(Option::take)
-        {
+        match rows.remove(&symbol) {
             Some(row) => prices.push(LatestBar {
                 symbol,
                 bar: Bar::from(row),
@@ -331,4 +381,31 @@ pub async fn latest(
         }
     }
     Ok(Json(Latest { prices, missing }))
+}
+
+/// The tickers of `symbols=A,B`, each once, in the order first asked. The count is checked
+/// before anything else, on the list as sent (repeats included): a URI may be 64 kB (hyper's
+/// limit), some 30,000 entries, and such a list costs one pass, not a comparison of every pair.
+fn latest_symbols(text: &str) -> Result<Vec<String>, AppError> {
+    let count = text.split(',').count();
+    if text.is_empty() || count > MAX_LATEST_SYMBOLS {
+        let got = if text.is_empty() { 0 } else { count };
+        return Err(AppError::Validation(format!(
+            "symbols: expected 1 to {MAX_LATEST_SYMBOLS} comma-separated tickers, got {got}"
+        )));
+    }
+    let mut seen = HashSet::with_capacity(count);
+    let mut symbols = Vec::with_capacity(count);
+    for symbol in text.split(',') {
+        if !is_symbol(symbol) {
+            return Err(AppError::Validation(format!(
+                "symbols: expected upper-case tickers such as AAPL or BRK.B separated by commas, \
+                 got {symbol:?}"
+            )));
+        }
+        if seen.insert(symbol) {
+            symbols.push(symbol.to_owned());
+        }
+    }
+    Ok(symbols)
 }
