@@ -4,7 +4,10 @@
 // command line, builds the resource graph from the definition (the compiler that does this for
 // real ships in the Railway CLI, not in the SDK), runs the SDK's `validateGraph` on it, and
 // asserts the deployment settings the service depends on, including that they match the
-// config-as-code files. Prints one `ok`/`FAIL` line per assertion; exits 3 if any failed.
+// config-as-code files, that the services connect as the least-privilege roles of
+// scripts/db/roles.sql, and that every variable of the table in docs/railway.md (and every
+// setting the app reads, from src/config/mod.rs) is declared as that table says. Prints one
+// `ok`/`FAIL` line per assertion; exits 3 if any failed.
 //
 // Environment: SHUTDOWN_GRACE_SECONDS_DEFAULT, the app's default grace period (from the script).
 
@@ -23,7 +26,7 @@ import {
   type VariableValue,
 } from "railway/iac";
 
-import program, { BINARY } from "./railway.ts";
+import program, { BINARY, SHUTDOWN_GRACE_SECONDS } from "./railway.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const shutdownGrace = Number(process.env.SHUTDOWN_GRACE_SECONDS_DEFAULT ?? "25");
@@ -87,6 +90,64 @@ function execForm(command: unknown, subcommand: string): boolean {
   );
 }
 
+function readText(file: string): string {
+  try {
+    return readFileSync(`${repoRoot}/${file}`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The default role names of scripts/db/roles.sql (`\set owner_role ...`, `\set app_role ...`). */
+function rolesOfRolesSql(): { owner?: string; app?: string } {
+  const sql = readText("scripts/db/roles.sql");
+  return {
+    owner: /^\s*\\set owner_role (\w+)\s*$/m.exec(sql)?.[1],
+    app: /^\s*\\set app_role (\w+)\s*$/m.exec(sql)?.[1],
+  };
+}
+
+/** Every setting the app reads, as its environment variable: `KEYS` in src/config/mod.rs. */
+function configVariables(): string[] {
+  const list = /pub const KEYS: &\[&str\] = &\[([\s\S]*?)\];/.exec(readText("src/config/mod.rs"));
+  return [...(list?.[1] ?? "").matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!.toUpperCase());
+}
+
+/** How a service declares a variable: with a value, as `preserve()`, or not at all. */
+type Use = "value" | "preserved" | "absent";
+
+/** The table under "## Variables" in docs/railway.md: for each variable, its use on `api` and
+ * on `etl` (first words of the cells: `value`, `preserved`, `not used` or `injected`). */
+function documentedVariables(): { rows: Map<string, Record<"api" | "etl", Use | undefined>>; problems: string[] } {
+  const doc = readText("docs/railway.md");
+  const start = doc.indexOf("\n## Variables\n");
+  const end = doc.indexOf("\n## ", start + 1);
+  const section = start < 0 ? "" : doc.slice(start, end < 0 ? undefined : end);
+  const rows = new Map<string, Record<"api" | "etl", Use | undefined>>();
+  const problems: string[] = [];
+  const use = (cell: string): Use | undefined => {
+    if (/^value\b/i.test(cell)) return "value";
+    if (/^preserved\b/i.test(cell)) return "preserved";
+    if (/^(not used|injected)\b/i.test(cell)) return "absent";
+    return undefined;
+  };
+  for (const line of section.split("\n")) {
+    if (!line.startsWith("| `")) continue;
+    const cells = line.split("|").slice(1, -1).map((c) => c.trim());
+    const uses = { api: use(cells[1] ?? ""), etl: use(cells[2] ?? "") };
+    if (!uses.api || !uses.etl) problems.push(`cannot read the api/etl cells of: ${line}`);
+    for (const m of (cells[0] ?? "").matchAll(/`([A-Z][A-Z0-9_]*)`/g)) rows.set(m[1]!, uses);
+  }
+  if (rows.size === 0) problems.push("no variables table under \"## Variables\" in docs/railway.md");
+  return { rows, problems };
+}
+
+function useOf(service: ServiceNode, name: string): Use {
+  const value = service.variables?.[name];
+  if (!value) return "absent";
+  return value.type === "preserve" ? "preserved" : "value";
+}
+
 function readJson(file: string): Record<string, any> | undefined {
   try {
     return JSON.parse(readFileSync(`${repoRoot}/${file}`, "utf8")) as Record<string, any>;
@@ -140,12 +201,35 @@ for (const environment of environments) {
   );
   if (!api || !etl) continue;
 
+  const roles = rolesOfRolesSql();
+  check(
+    `[${environment}] scripts/db/roles.sql names its owner and app roles`,
+    !!roles.owner && !!roles.app,
+    JSON.stringify(roles),
+  );
+  // The private network (PGHOST is Postgres's private domain), the role and a password held
+  // by the service itself, and TLS that never falls back to plaintext.
+  const urlAs = (role: string | undefined, passwordVariable: string) =>
+    `postgresql://${role}:\${{${passwordVariable}}}@\${{Postgres.PGHOST}}:\${{Postgres.PGPORT}}` +
+    `/\${{Postgres.PGDATABASE}}?sslmode=require`;
+
   for (const service of [api, etl]) {
     const url = literal(service.variables?.DATABASE_URL);
     check(
-      `[${environment}] ${service.name}: DATABASE_URL is Postgres's, with sslmode=require`,
-      url === "${{Postgres.DATABASE_URL}}?sslmode=require",
+      `[${environment}] ${service.name}: DATABASE_URL is the app role (${roles.app}) on Postgres's private host, sslmode=require`,
+      url === urlAs(roles.app, "DB_APP_PASSWORD"),
       String(url),
+    );
+    const dangling = Object.entries(service.variables ?? {}).flatMap(([key, value]) =>
+      [...(literal(value) ?? "").matchAll(/\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)]
+        .map((m) => m[1]!)
+        .filter((name) => service.variables?.[name]?.type !== "preserve")
+        .map((name) => `${key} -> ${name}`),
+    );
+    check(
+      `[${environment}] ${service.name}: every \${{VAR}} of its own names a variable it preserves`,
+      dangling.length === 0,
+      dangling.join(", "),
     );
     check(
       `[${environment}] ${service.name}: built from the Dockerfile`,
@@ -161,6 +245,27 @@ for (const environment of environments) {
     );
   }
 
+  const migrationUrl = literal(api.variables?.DATABASE_MIGRATION_URL);
+  check(
+    `[${environment}] api: DATABASE_MIGRATION_URL (the pre-deploy migrate) is the owner role (${roles.owner})`,
+    migrationUrl === urlAs(roles.owner, "DB_OWNER_PASSWORD"),
+    String(migrationUrl),
+  );
+  check(
+    `[${environment}] api: MIGRATE_ON_START is false (serving never migrates)`,
+    literal(api.variables?.MIGRATE_ON_START) === "false",
+    JSON.stringify(api.variables?.MIGRATE_ON_START),
+  );
+  check(
+    `[${environment}] etl: no owner's URL or password (it never migrates)`,
+    !etl.variables?.DATABASE_MIGRATION_URL && !etl.variables?.DB_OWNER_PASSWORD,
+  );
+  check(
+    `[${environment}] api: client addresses from Railway's edge (TRUSTED_PROXY_HOPS=1, CLIENT_ADDRESS_HEADER=x-real-ip)`,
+    literal(api.variables?.TRUSTED_PROXY_HOPS) === "1" &&
+      literal(api.variables?.CLIENT_ADDRESS_HEADER) === "x-real-ip",
+  );
+
   const d = api.deploy ?? {};
   check(`[${environment}] api: start command is exec form`, execForm(d.startCommand, "serve"), String(d.startCommand));
   check(
@@ -171,9 +276,16 @@ for (const environment of environments) {
     JSON.stringify(d.preDeployCommand),
   );
   check(`[${environment}] api: healthcheck is readiness`, d.healthcheckPath === "/api/v1/health", String(d.healthcheckPath));
+  const declaredGrace = Number(literal(api.variables?.SHUTDOWN_GRACE_SECONDS));
+  // Declared with a value, so that a dashboard edit cannot outlast the draining.
   check(
-    `[${environment}] api: drainingSeconds exceeds the shutdown grace (${shutdownGrace} s)`,
-    typeof d.drainingSeconds === "number" && d.drainingSeconds > shutdownGrace,
+    `[${environment}] api: SHUTDOWN_GRACE_SECONDS is declared with a value (${SHUTDOWN_GRACE_SECONDS} s)`,
+    Number.isInteger(declaredGrace) && declaredGrace === SHUTDOWN_GRACE_SECONDS,
+    JSON.stringify(api.variables?.SHUTDOWN_GRACE_SECONDS),
+  );
+  check(
+    `[${environment}] api: drainingSeconds exceeds the shutdown grace (${Math.max(shutdownGrace, declaredGrace)} s)`,
+    typeof d.drainingSeconds === "number" && d.drainingSeconds > Math.max(shutdownGrace, declaredGrace),
     String(d.drainingSeconds),
   );
   check(`[${environment}] api: restarts on failure`, d.restartPolicyType === "ON_FAILURE");
@@ -188,6 +300,26 @@ for (const environment of environments) {
     `[${environment}] etl: drainingSeconds gives a run time to stop`,
     typeof e.drainingSeconds === "number" && e.drainingSeconds > 0,
     String(e.drainingSeconds),
+  );
+
+  // `railway config apply` removes what a service holds but this file does not declare, so
+  // every variable the guide tells an operator to set must be declared as the guide says.
+  const documented = documentedVariables();
+  check(`[${environment}] docs/railway.md: the variables table reads`, documented.problems.length === 0, documented.problems.join("; "));
+  for (const service of [api, etl]) {
+    const name = service.name as "api" | "etl";
+    const wrong = [...documented.rows]
+      .filter(([variable, uses]) => uses[name] !== undefined && uses[name] !== useOf(service, variable))
+      .map(([variable, uses]) => `${variable}: ${uses[name]} there, ${useOf(service, variable)} here`);
+    check(`[${environment}] ${name}: every variable is declared as docs/railway.md says`, wrong.length === 0, wrong.join("; "));
+    const undocumented = Object.keys(service.variables ?? {}).filter((v) => !documented.rows.has(v));
+    check(`[${environment}] ${name}: every declared variable is in docs/railway.md`, undocumented.length === 0, undocumented.join(", "));
+  }
+  const unlisted = configVariables().filter((v) => !documented.rows.has(v));
+  check(
+    `[${environment}] every setting of src/config/mod.rs is in the docs/railway.md table`,
+    configVariables().length > 0 && unlisted.length === 0,
+    unlisted.length ? unlisted.join(", ") : "no KEYS found in src/config/mod.rs",
   );
 
   if (environment === environments[0]) {

@@ -1,7 +1,11 @@
 // SigmaSight on Railway, as infrastructure as code: the API service, the daily ETL cron
 // service and their Postgres. Applied with `railway config plan` / `railway config apply`;
-// see docs/railway.md. The same settings, for services still on config-as-code, are in
-// ../railway.json and ../railway.etl.json, and scripts/check-railway.sh keeps the two in step.
+// see docs/railway.md. The same build and deploy settings, for services still on config as
+// code, are in ../railway.json and ../railway.etl.json, and scripts/check-railway.sh keeps the
+// files in step, and this file in step with the variables table of docs/railway.md.
+//
+// Every variable a service should hold is declared here, with a value or as `preserve()`:
+// `railway config apply` removes whatever a service holds that this file does not declare.
 //
 // Node evaluates this file with type stripping only: no enums, namespaces or parameter
 // properties (tsconfig's erasableSyntaxOnly enforces that).
@@ -12,13 +16,22 @@ import { defineRailway, postgres, preserve, project, service } from "railway/iac
  * so they name it in full and can expand no `$VAR`. */
 export const BINARY = "/usr/local/bin/sigmasight";
 
-/** Must exceed the app's SHUTDOWN_GRACE_SECONDS (default 25): Railway sends SIGKILL when it
- * runs out, and the app still has to close its pool after the grace period. */
+/** SHUTDOWN_GRACE_SECONDS on `api`: how long in-flight requests get after SIGTERM. Declared
+ * with a value, not preserved, so that nobody raises it in the dashboard past the draining. */
+export const SHUTDOWN_GRACE_SECONDS = 25;
+
+/** Must exceed SHUTDOWN_GRACE_SECONDS: Railway sends SIGKILL when it runs out, and the app
+ * still has to close its pool after the grace period. */
 export const DRAINING_SECONDS = 30;
 
 /** How long the previous deployment keeps serving after the new one turns active, before its
  * SIGTERM: time for the edge to stop routing to it while it still accepts connections. */
 export const OVERLAP_SECONDS = 10;
+
+/** The roles of scripts/db/roles.sql (its defaults): the schema owner migrates, the app role
+ * serves and loads. */
+export const OWNER_ROLE = "sigmasight_owner";
+export const APP_ROLE = "sigmasight_app";
 
 /** Everything the image is built from: a change elsewhere (docs, scripts) deploys nothing. */
 const IMAGE_INPUTS = [
@@ -35,16 +48,20 @@ const IMAGE_INPUTS = [
 export default defineRailway((ctx) => {
   const db = postgres("Postgres");
 
-  // Railway Postgres presents a self-signed certificate: `require` encrypts without verifying
-  // (verify-full cannot succeed), and unlike sqlx's default `prefer` never falls back to
-  // plaintext. Written as a reference template because a typed reference cannot take a suffix.
-  const databaseUrl = `\${{${db.name}.DATABASE_URL}}?sslmode=require`;
+  /** A URL for `role` on the private network, its password taken from the service's own
+   * (sealed) variable `passwordVariable`, which must hold URL-safe characters. Railway
+   * Postgres presents a self-signed certificate: `require` encrypts without verifying
+   * (verify-full cannot succeed), and unlike sqlx's default `prefer` never falls back to
+   * plaintext. Written as a reference template: a typed reference cannot be part of a string. */
+  const urlAs = (role: string, passwordVariable: string) =>
+    `postgresql://${role}:\${{${passwordVariable}}}` +
+    `@\${{${db.name}.PGHOST}}:\${{${db.name}.PGPORT}}/\${{${db.name}.PGDATABASE}}?sslmode=require`;
 
   const api = service("api", {
     build: { builder: "DOCKERFILE", dockerfilePath: "Dockerfile", watchPatterns: IMAGE_INPUTS },
     start: `${BINARY} serve`,
     // One element: Railway runs a single command from this list, split into arguments, with
-    // no shell.
+    // no shell. `migrate` connects as DATABASE_MIGRATION_URL, the schema owner.
     preDeploy: [`${BINARY} migrate`],
     healthcheck: "/api/v1/health",
     healthcheckTimeout: 120,
@@ -55,15 +72,35 @@ export default defineRailway((ctx) => {
       drainingSeconds: DRAINING_SECONDS,
     },
     env: {
-      DATABASE_URL: databaseUrl,
-      // Normally a no-op after the pre-deploy `migrate`; kept on so that readiness confirms the
-      // schema and a deploy that skipped the pre-deploy step still migrates.
-      MIGRATE_ON_START: "true",
+      // Serving: the app role, rows only.
+      DATABASE_URL: urlAs(APP_ROLE, "DB_APP_PASSWORD"),
+      // The pre-deploy `migrate`: the schema owner. The serving process holds it too (Railway
+      // gives both the service's variables) but never uses it, since it does not migrate.
+      DATABASE_MIGRATION_URL: urlAs(OWNER_ROLE, "DB_OWNER_PASSWORD"),
+      DB_APP_PASSWORD: preserve(),
+      DB_OWNER_PASSWORD: preserve(),
+      // The pre-deploy command migrates; serving must not need the owner's rights.
+      MIGRATE_ON_START: "false",
       LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      // Per environment (the web app's origins), set in Railway.
+      SHUTDOWN_GRACE_SECONDS: String(SHUTDOWN_GRACE_SECONDS),
+      // Railway's edge sets X-Real-IP to the client's address, replacing any the client sent,
+      // and is the one proxy in front of the service.
+      TRUSTED_PROXY_HOPS: "1",
+      CLIENT_ADDRESS_HEADER: "x-real-ip",
+      // Per environment or tuned in Railway; unset means the app's default (docs/railway.md).
+      LOG_LEVEL: preserve(),
       CORS_ALLOWED_ORIGINS: preserve(),
-      // Sealed in Railway; `serve` refuses to start without it (docs/auth.md).
+      DATABASE_POOL_SIZE: preserve(),
+      DATABASE_POOL_TIMEOUT_SECONDS: preserve(),
+      DATABASE_POOL_RECYCLE_SECONDS: preserve(),
+      REQUEST_TIMEOUT_SECONDS: preserve(),
+      REQUEST_BODY_LIMIT_BYTES: preserve(),
+      HEADER_READ_TIMEOUT_SECONDS: preserve(),
+      MAX_CONNECTIONS: preserve(),
+      PASSWORD_HASH_CONCURRENCY: preserve(),
+      PASSWORD_HASH_QUEUE: preserve(),
+      ACCESS_TOKEN_TTL_SECONDS: preserve(),
+      // Sealed in Railway; `serve` refuses to start without SECRET_KEY (docs/auth.md).
       SECRET_KEY: preserve(),
       SECRET_KEY_PREVIOUS: preserve(),
     },
@@ -83,9 +120,22 @@ export default defineRailway((ctx) => {
       drainingSeconds: DRAINING_SECONDS,
     },
     env: {
-      DATABASE_URL: databaseUrl,
+      // The app role; the ETL never migrates, so it has no owner's URL or password.
+      DATABASE_URL: urlAs(APP_ROLE, "DB_APP_PASSWORD"),
+      DB_APP_PASSWORD: preserve(),
       LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
+      LOG_LEVEL: preserve(),
+      DATABASE_POOL_TIMEOUT_SECONDS: preserve(),
+      ETL_PRIMARY_PROVIDER: preserve(),
+      ETL_BENCHMARK_SYMBOLS: preserve(),
+      ETL_REQUEST_TIMEOUT_SECONDS: preserve(),
+      ETL_DEADLINE_SECONDS: preserve(),
+      ETL_MAX_RETRIES: preserve(),
+      ETL_BATCH_SIZE: preserve(),
+      FMP_BASE_URL: preserve(),
+      POLYGON_BASE_URL: preserve(),
+      FMP_REQUESTS_PER_MINUTE: preserve(),
+      POLYGON_REQUESTS_PER_MINUTE: preserve(),
       // Sealed variables, set in Railway; never written here.
       FMP_API_KEY: preserve(),
       POLYGON_API_KEY: preserve(),

@@ -7,7 +7,10 @@
 #      service with no healthcheck that is never restarted).
 #   2. .railway/railway.ts (infrastructure as code): `npm ci` and `tsc --noEmit` against the
 #      SDK's types, then .railway/check.ts, which evaluates the program, runs the SDK's
-#      validateGraph and asserts the same values, and that they match the JSON files.
+#      validateGraph and asserts the same values, that they match the JSON files, that the
+#      services connect as the roles of scripts/db/roles.sql (the app role to serve and load,
+#      the owner only for the pre-deploy migrate), and that every variable is declared as the
+#      table of docs/railway.md says, with every setting of src/config/mod.rs in that table.
 #
 # Part 2 is skipped when node or npm is not installed; a type error fails it.
 # Ends with "railway: N passed, N failed, N skipped"; exits 1 if anything failed.

@@ -204,15 +204,29 @@ else
   tail -n 40 "$WORK/compose.log"
   fail "compose up --build"
 fi
+# Every long-running service healthy, and the one-shots (roles, migrate) exited 0.
 all_healthy() {
   local statuses
-  statuses=$(docker ps -a --filter "label=com.docker.compose.project=$RUN_ID" --format '{{.Status}}')
-  [ -n "$statuses" ] && ! grep -qv '(healthy)' <<<"$statuses"
+  statuses=$(docker ps -a --filter "label=com.docker.compose.project=$RUN_ID" \
+    --format '{{.Label "com.docker.compose.service"}} {{.Status}}')
+  [ -n "$statuses" ] && ! grep -Evq '^(roles|migrate) Exited \(0\)|\(healthy\)$' <<<"$statuses"
 }
-check "every compose service is healthy" within 90 all_healthy
+check "every compose service is healthy, roles and migrate exited 0" within 90 all_healthy
+compose_psql() { # the admin's psql inside the compose Postgres
+  "${compose[@]}" -p "$RUN_ID" exec -T postgres psql -X -At -U sigmasight -d sigmasight -c "$1"
+}
+check "the tables and the migration history belong to the owner role" \
+  [ "$(compose_psql "select string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'public'")" = sigmasight_owner ]
+check "the app role may not write the migration history" \
+  [ "$(compose_psql "select has_table_privilege('sigmasight_app', '_sqlx_migrations', 'SELECT') and not has_table_privilege('sigmasight_app', '_sqlx_migrations', 'INSERT,UPDATE,DELETE,TRUNCATE')")" = t ]
+check "the API is published on loopback only" \
+  [ "$("${compose[@]}" -p "$RUN_ID" port api 8000)" = "127.0.0.1:$compose_port" ]
 headers=$(curl -s -D - -o /dev/null -H 'X-Request-ID: compose-smoke-1' "http://127.0.0.1:$compose_port/health" || true)
 check "the API answers on the published port, echoing the request id" grep -qi '^x-request-id: compose-smoke-1' <<<"${headers//$'\r'/}"
 check "compose readiness is 200" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$compose_port/api/v1/health")" = 200 ]
+# Readiness has just used the pool, whose connections stay open while idle.
+check "the API connects as the app role" \
+  [ "$(compose_psql "select string_agg(distinct usename, ',') from pg_stat_activity where application_name = 'sigmasight'")" = sigmasight_app ]
 
 step "roll back to the previous release on the database the current one migrated"
 if COMPOSE_ARGS="-p $RUN_ID" scripts/rollback.sh "$TAG-prev" >>"$WORK/compose.log" 2>&1; then

@@ -44,7 +44,8 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "${DATABASE_URL:-}" ] || die_usage "DATABASE_URL is not set (the database to back up)"
-pgurl_split "$DATABASE_URL" SRC || die_usage "DATABASE_URL: expected a postgres:// or postgresql:// URL"
+pgurl_split "$DATABASE_URL" SRC ||
+  die_usage "DATABASE_URL: expected a postgres:// or postgresql:// URL with a well percent-encoded password"
 if [ -z "$output" ]; then
   output="${BACKUP_DIR:-.}/sigmasight-$(date -u +%Y%m%dT%H%M%SZ).dump"
 fi

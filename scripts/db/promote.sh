@@ -13,8 +13,9 @@
 #
 # The counts are taken in the snapshot pg_dump dumps from, so writes to the source during the
 # promotion do not make them disagree. Objects are restored owned by the target URL's user
-# (--no-owner) and without the source's grants (--no-acl). URLs are taken from the environment,
-# not the command line, and passwords never appear in the output.
+# (--no-owner) and without the source's grants (--no-acl). A source table whose name holds a
+# tab, a line break or another control character is refused. URLs are taken from the
+# environment, not the command line, and passwords never appear in the output.
 # Exit codes: 0 promoted and counts match (or dry run), 1 failed or refused, 2 usage.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,8 +51,10 @@ done
 for var in SOURCE_DATABASE_URL TARGET_DATABASE_URL; do
   [ -n "${!var:-}" ] || die_usage "$var is not set"
 done
-pgurl_split "$SOURCE_DATABASE_URL" SRC || die_usage "SOURCE_DATABASE_URL: expected a postgres:// or postgresql:// URL"
-pgurl_split "$TARGET_DATABASE_URL" DST || die_usage "TARGET_DATABASE_URL: expected a postgres:// or postgresql:// URL"
+pgurl_split "$SOURCE_DATABASE_URL" SRC ||
+  die_usage "SOURCE_DATABASE_URL: expected a postgres:// or postgresql:// URL with a well percent-encoded password"
+pgurl_split "$TARGET_DATABASE_URL" DST ||
+  die_usage "TARGET_DATABASE_URL: expected a postgres:// or postgresql:// URL with a well percent-encoded password"
 [ "$SRC_CONN" != "$DST_CONN" ] || die_usage "SOURCE_DATABASE_URL and TARGET_DATABASE_URL name the same database"
 psql=$(pgurl_bin psql)
 pg_dump=$(pgurl_bin pg_dump)
@@ -65,6 +68,17 @@ count_sql="select format('%I.%I', n.nspname, c.relname) || E'\\t' ||
   (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
     n.nspname, c.relname), false, true, '')))[1]::text
   $tables_sql order by 1;"
+# The same counts as one line of JSON, [["schema.table", rows], ...], which reaches the target
+# as a psql variable (:'expected'), never spliced into SQL.
+counts_json_sql="select jsonb_array_length(counted.j) || E'\\t' || counted.j::text from (
+  select coalesce(jsonb_agg(jsonb_build_array(format('%I.%I', n.nspname, c.relname),
+    (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
+      n.nspname, c.relname), false, true, '')))[1]::text::bigint)
+    order by format('%I.%I', n.nspname, c.relname)), '[]'::jsonb) as j
+  $tables_sql) counted;"
+# Tables whose names hold a tab or a line break, each shown with ? in their place.
+odd_names_sql="select regexp_replace(format('%I.%I', n.nspname, c.relname), '[[:cntrl:]]', '?', 'g')
+  $tables_sql and format('%I.%I', n.nspname, c.relname) ~ '[[:cntrl:]]' order by 1;"
 
 psql_src() { PGPASSWORD=${SRC_PASSWORD:-${PGPASSWORD:-}} "$psql" -X -q -At -v ON_ERROR_STOP=1 --dbname="$SRC_CONN" "$@"; }
 psql_dst() { PGPASSWORD=${DST_PASSWORD:-${PGPASSWORD:-}} "$psql" -X -q -At -v ON_ERROR_STOP=1 --dbname="$DST_CONN" "$@"; }
@@ -74,7 +88,15 @@ echo "promote: target $DST_SHOWN"
 psql_src -c 'select 1' >/dev/null || fail "cannot connect to the source"
 psql_dst -c 'select 1' >/dev/null || fail "cannot connect to the target"
 
+# A name with a tab or a line break would garble the line-by-line report of counts; nothing
+# legitimate needs one, so such a source is refused before anything is written.
+odd_names=$(psql_src -c "$odd_names_sql") || fail "cannot list the source's tables"
+if [ -n "$odd_names" ]; then
+  fail "the source has tables whose names hold a tab, a line break or another control character (shown as ?): ${odd_names//$'\n'/, }; rename them before promoting"
+fi
+
 target_tables=$(psql_dst -c "select count(*) $tables_sql") || fail "cannot list the target's tables"
+[[ $target_tables =~ ^[0-9]{1,9}$ ]] || fail "the target's table count is not a number: $target_tables"
 if [ "$target_tables" -gt 0 ] && ! $force; then
   if $dry_run; then
     echo "promote: dry run, nothing changed: the target is not empty ($target_tables tables), so the promotion would be refused without --force" >&2
@@ -112,15 +134,14 @@ snapshot_pid=$SNAPSHOT_PID
 printf '%s\n' "begin isolation level repeatable read, read only;" \
   "select pg_export_snapshot();" >&"${SNAPSHOT[1]}"
 read -r -t 60 snapshot <&"${SNAPSHOT[0]}" || fail "cannot export a snapshot of the source: $(cat "$work/snapshot.err")"
-printf '%s\n' "$count_sql" "select '-- end of counts';" >&"${SNAPSHOT[1]}"
-: >"$work/source.counts"
-while read -r -t 600 line <&"${SNAPSHOT[0]}"; do
-  [ "$line" = "-- end of counts" ] && break
-  printf '%s\n' "$line" >>"$work/source.counts"
-done
-[ "${line:-}" = "-- end of counts" ] || fail "cannot count the source's rows: $(cat "$work/snapshot.err")"
+printf '%s\n' "$counts_json_sql" >&"${SNAPSHOT[1]}"
+IFS=$'\t' read -r -t 600 source_tables counts_json <&"${SNAPSHOT[0]}" ||
+  fail "cannot count the source's rows: $(cat "$work/snapshot.err")"
+[[ $source_tables =~ ^[0-9]{1,9}$ && $counts_json == \[* ]] ||
+  fail "cannot count the source's rows: unexpected answer $(printf '%q' "${source_tables:0:80}")"
+printf '%s\n' "$counts_json" >"$work/source.counts.json"
 
-echo "promote: dumping the source ($(grep -c . "$work/source.counts") tables)"
+echo "promote: dumping the source ($source_tables tables)"
 PGPASSWORD=${SRC_PASSWORD:-${PGPASSWORD:-}} "$pg_dump" --format=custom --no-owner --no-acl \
   --snapshot="$snapshot" --file="$work/source.dump" --dbname="$SRC_CONN" \
   || fail "pg_dump of the source"
@@ -137,15 +158,19 @@ else
 fi
 
 # The restore and the comparison run in one transaction on the target, which commits only if
-# every count matches: a failed restore or a mismatch leaves the target as it was.
-sql_literal() { printf "'%s'" "${1//\'/\'\'}"; }
+# every count matches: a failed restore or a mismatch leaves the target as it was. The expected
+# counts come from the file named by PROMOTE_COUNTS (psql reads it into :'expected', which it
+# quotes as a literal); each must be a whole number of rows, within bigint.
 {
   echo 'begin;'
   "$pg_restore" "${restore_flags[@]}" --file=- "$work/source.dump"
-  echo "create temp table promote_expected (tbl text primary key, n bigint not null) on commit drop;"
-  while IFS=$'\t' read -r table count; do
-    [ -n "$table" ] && echo "insert into promote_expected values ($(sql_literal "$table"), $count);"
-  done <"$work/source.counts"
+  cat <<'SQL'
+create temp table promote_expected (tbl text primary key, n bigint not null check (n >= 0))
+  on commit drop;
+\set expected `cat "$PROMOTE_COUNTS"`
+insert into promote_expected
+  select e ->> 0, (e ->> 1)::bigint from jsonb_array_elements(:'expected'::jsonb) as e;
+SQL
   cat <<SQL
 create temp view promote_actual as select format('%I.%I', n.nspname, c.relname) as tbl,
   (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
@@ -166,7 +191,8 @@ SQL
 } >"$work/restore.sql" || fail "pg_restore cannot read the dump"
 
 restore_rc=0
-psql_dst --file="$work/restore.sql" >"$work/restore.out" 2>"$work/restore.err" || restore_rc=$?
+PROMOTE_COUNTS="$work/source.counts.json" psql_dst --file="$work/restore.sql" \
+  >"$work/restore.out" 2>"$work/restore.err" || restore_rc=$?
 mismatches=0
 tables=0
 while IFS=$'\t' read -r kind table expected actual; do

@@ -30,10 +30,11 @@ on() { # on DB SQL...: as the superuser, in database DB
   "$psql" -X -q -At -v ON_ERROR_STOP=1 --dbname="${admin_url%/*}/$db" "$@"
 }
 
-# A password with characters that must be percent-encoded in a URL, checked by the server.
+# A password with characters that must be percent-encoded in a URL, and backslashes, raw and
+# encoded, that printf '%b' used to interpret (\c ended its output), checked by the server.
 digits=$RANDOM$RANDOM
-password="Pw-$digits@s3cr:t%"
-encoded="Pw-$digits%40s3cr%3At%25"
+password='Pw-'$digits'\c\n@s3cr:t%+'
+encoded='Pw-'$digits'\c%5Cn%40s3cr%3At%25+'
 admin -c "create role promoter login password '$password'"
 for db in src dst lossy; do admin -c "create database $db owner promoter"; done
 hba=$PG_CLUSTER_DIR/data/pg_hba.conf
@@ -44,7 +45,24 @@ hba=$PG_CLUSTER_DIR/data/pg_hba.conf
 } >"$hba"
 admin -c 'select pg_reload_conf()' >/dev/null
 url() { echo "postgres://promoter:$encoded@127.0.0.1:$port/$1"; }
+query_url() { echo "postgresql://promoter@127.0.0.1:$port/$1?connect_timeout=5&password=$encoded"; }
 wrong_url="postgres://promoter:not-the-password@127.0.0.1:$port/src"
+
+# --- pgurl.sh -------------------------------------------------------------------------------
+# shellcheck source=scripts/lib/pgurl.sh
+source scripts/lib/pgurl.sh
+if pgurl_split "$(url src)" U && [ "$U_PASSWORD" = "$password" ] \
+  && [ "$U_CONN" = "postgres://promoter@127.0.0.1:$port/src" ] \
+  && [ "$U_SHOWN" = "postgres://promoter:***@127.0.0.1:$port/src" ]; then
+  pass "pgurl: a password before '@' is decoded exactly (\\c, \\n, %, +, @, :) and leaves the URL"
+else fail "pgurl: password before '@' (got $(printf '%q' "${U_PASSWORD:-}"), conn ${U_CONN:-})"; fi
+if pgurl_split "$(query_url src)" Q && [ "$Q_PASSWORD" = "$password" ] \
+  && [ "$Q_CONN" = "postgresql://promoter@127.0.0.1:$port/src?connect_timeout=5" ]; then
+  pass "pgurl: a ?password= parameter is decoded exactly and leaves the URL"
+else fail "pgurl: ?password= parameter (got $(printf '%q' "${Q_PASSWORD:-}"), conn ${Q_CONN:-})"; fi
+if ! pgurl_split "postgres://promoter:a%4@h/db" BAD && ! pgurl_split "postgres://promoter:a%00b@h/db" BAD; then
+  pass "pgurl: a broken %-escape or %00 is refused"
+else fail "pgurl: accepted a broken %-escape or %00"; fi
 
 # The source: two schemas, a foreign key, sequences, and rows.
 on src <<'SQL'
@@ -100,6 +118,11 @@ run backup-exists env DATABASE_URL="$(url src)" scripts/db/backup.sh --output "$
 if [ "$rc" = 1 ] && says backup-exists "already exists"; then
   pass "backup refuses to overwrite an existing file"
 else fail "backup over an existing file (exit $rc)"; show backup-exists; fi
+
+run backup-query env DATABASE_URL="$(query_url src)" scripts/db/backup.sh --output "$work/query.dump"
+if [ "$rc" = 0 ] && [ -s "$work/query.dump" ]; then
+  pass "backup with the password in ?password=: the server accepts it"
+else fail "backup with ?password= (exit $rc)"; show backup-query; fi
 
 run backup-wrong env DATABASE_URL="$wrong_url" scripts/db/backup.sh --output "$work/wrong.dump"
 if [ "$rc" = 1 ] && [ ! -e "$work/wrong.dump" ] && [ ! -e "$work/wrong.dump.partial" ]; then
@@ -174,6 +197,21 @@ if [ "$rc" = 1 ] && says promote-lossy "MISMATCH  public.notes" \
   && says promote-lossy "row counts differ in 1 of 3 tables" && [ "$(tables_in lossy)" = 0 ]; then
   pass "promote into a target that loses rows: the mismatch is named, exit 1, the restore rolled back"
 else fail "promote into a target that loses rows (exit $rc)"; show promote-lossy; fi
+
+# A table whose name carries SQL after a tab. The counts used to travel as tab-separated lines
+# spliced into SQL, so the rest of this name ran on the target: it committed the restore and
+# dropped a table that only the target has.
+evil=$'public."notes\t0); commit; drop table public.victim; --"'
+on dst -c "set role promoter; create table public.victim (id int)"
+on src -c "set role promoter; create table $evil (id int)"
+run promote-injection scripts/db/promote.sh --force
+if [ "$rc" = 1 ] && says promote-injection "control character" \
+  && says promote-injection 'public."notes?0); commit; drop table public.victim' \
+  && [ "$(on dst -c "select to_regclass('public.victim') is not null")" = t ] \
+  && [ "$(rows_in dst public.notes)" = 3 ] && [ "$(rows_in dst market.bars)" = 2050 ]; then
+  pass "promote refuses a source table named with a tab and SQL, naming it; the target is unchanged"
+else fail "promote with a table name carrying SQL (exit $rc)"; show promote-injection; fi
+on src -c "drop table $evil"
 
 # --- secrets --------------------------------------------------------------------------------
 if grep -qF -e "$password" -e "$encoded" "$log"; then

@@ -18,7 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{config, connect, fresh_database, migrated_database, Process};
 
-const FMP_KEY: &str = "fmp-test-key-3f9c";
+pub(crate) const FMP_KEY: &str = "fmp-test-key-3f9c";
 const POLYGON_KEY: &str = "polygon-test-key-8d2e";
 const FMP_PATH: &str = "/stable/historical-price-eod/full";
 
@@ -84,7 +84,7 @@ async fn run(config: &Config, request: Request, now: DateTime<Utc>) -> Outcome {
 }
 
 /// FMP's stable payload for `days` (newest first, as FMP sends it); prices derive from the day.
-fn fmp_body(symbol: &str, days: &[&str]) -> String {
+pub(crate) fn fmp_body(symbol: &str, days: &[&str]) -> String {
     let mut bars: Vec<Value> = days
         .iter()
         .map(|day| {
@@ -104,11 +104,11 @@ fn fmp_body(symbol: &str, days: &[&str]) -> String {
     serde_json::to_string(&bars).unwrap()
 }
 
-fn json_body(body: impl Into<String>) -> ResponseTemplate {
+pub(crate) fn json_body(body: impl Into<String>) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body.into(), "application/json")
 }
 
-async fn fmp_serves(server: &MockServer, symbol: &str, response: ResponseTemplate) {
+pub(crate) async fn fmp_serves(server: &MockServer, symbol: &str, response: ResponseTemplate) {
     Mock::given(method("GET"))
         .and(path(FMP_PATH))
         .and(query_param("symbol", symbol))
