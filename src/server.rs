@@ -129,16 +129,18 @@ impl Server {
             }
         };
 
+        // A migration task still retrying is stopped; one that failed for good (which is what
+        // stopped the server) is awaited for its error: it may have signalled the failure a
+        // moment before returning it, and an aborted task that already returned keeps its result.
         let outcome = match migrations {
-            Some(task) if task.is_finished() => match task.await {
-                Ok(Err(error)) => {
-                    Err(anyhow::Error::new(error).context("start-up migrations failed"))
-                }
-                _ => Ok(()),
-            },
             Some(task) => {
                 task.abort();
-                Ok(())
+                match task.await {
+                    Ok(Err(error)) => {
+                        Err(anyhow::Error::new(error).context("start-up migrations failed"))
+                    }
+                    _ => Ok(()),
+                }
             }
             None => Ok(()),
         };
