@@ -66,8 +66,10 @@ if [[ $target == *@* ]] && names_registry "$target"; then
   docker pull "$target"
   ref=$target
 elif names_registry "$target"; then
+  name=$target
+  [[ ${target##*/} != *:* ]] || name=${target%:*}
   echo "rollback: refused: $target names a registry image by tag, which can be moved after it is checked;" \
-    "give its digest instead: scripts/rollback.sh ${target%:*}@sha256:<digest> (docs/operations.md)." >&2
+    "give its digest instead: scripts/rollback.sh $name@sha256:<digest> (docs/operations.md)." >&2
   exit 2
 else
   echo "rollback: mode: local image ($target): as this machine holds it, not verified"
