@@ -6,10 +6,15 @@
 // asserts the deployment settings the service depends on, including that they match the
 // config-as-code files, that the services connect as the least-privilege roles of
 // scripts/db/roles.sql, and that every variable of the table in docs/railway.md (and every
-// setting the app reads, from src/config/mod.rs) is declared as that table says. Prints one
-// `ok`/`FAIL` line per assertion; exits 3 if any failed.
+// setting the app reads, from src/config/mod.rs) is declared as that table says. All of it in
+// both of the file's modes: the Dockerfile build (SIGMASIGHT_IMAGE unset) and a registry image by
+// digest (set to a sample digest here), where the services must run that image with the same
+// commands and variables; and SIGMASIGHT_IMAGE set to a tag, or to anything but a digest
+// reference, must stop the evaluation. Prints one `ok`/`FAIL` line per assertion; exits 3 if
+// any failed.
 //
 // Environment: SHUTDOWN_GRACE_SECONDS_DEFAULT, the app's default grace period (from the script).
+// SIGMASIGHT_IMAGE from the caller's shell is ignored: each mode sets it itself.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -26,7 +31,7 @@ import {
   type VariableValue,
 } from "railway/iac";
 
-import program, { BINARY, SHUTDOWN_GRACE_SECONDS } from "./railway.ts";
+import program, { BINARY, IMAGE_VARIABLE, SHUTDOWN_GRACE_SECONDS } from "./railway.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const shutdownGrace = Number(process.env.SHUTDOWN_GRACE_SECONDS_DEFAULT ?? "25");
@@ -182,20 +187,47 @@ function sameAsConfigFile(service: ServiceNode, file: string): void {
   check(`${service.name}: settings match ${file}`, differences.length === 0, differences.join("; "));
 }
 
-for (const environment of environments) {
-  const ctx = createRailwayContext({ command: "plan", environment, projectName: "sigmasight" });
-  const definition = await program(ctx, project);
+/** A registry image by digest, as a rollback would give SIGMASIGHT_IMAGE. */
+const SAMPLE_IMAGE = `ghcr.io/sigmasight/sigmasight-backend@sha256:${"0123456789abcdef".repeat(4)}`;
+
+/** The file's two modes (its header): the Dockerfile build, and a registry image by digest. */
+const MODES = [
+  { name: "Dockerfile", image: undefined },
+  { name: "image", image: SAMPLE_IMAGE },
+] as const;
+
+/** The program evaluated as `plan` would with SIGMASIGHT_IMAGE set to `image` (unset for
+ * undefined), whatever the caller's shell holds. */
+async function evaluate(environment: string, image: string | undefined) {
+  const saved = process.env[IMAGE_VARIABLE];
+  if (image === undefined) delete process.env[IMAGE_VARIABLE];
+  else process.env[IMAGE_VARIABLE] = image;
+  try {
+    const ctx = createRailwayContext({ command: "plan", environment, projectName: "sigmasight" });
+    return await program(ctx, project);
+  } finally {
+    if (saved === undefined) delete process.env[IMAGE_VARIABLE];
+    else process.env[IMAGE_VARIABLE] = saved;
+  }
+}
+
+/** The Dockerfile mode's services per environment, which the image mode must match. */
+const built = new Map<string, ServiceNode[]>();
+
+for (const environment of environments) for (const mode of MODES) {
+  const label = `${environment}, ${mode.name}`;
+  const definition = await evaluate(environment, mode.image);
   const resources = (definition.resources ?? []).flat();
   const graph = graphOf(definition.name, environment, resources);
   const errors = validateGraph(graph);
-  check(`[${environment}] validateGraph`, errors.length === 0, errors.join("; "));
+  check(`[${label}] validateGraph`, errors.length === 0, errors.join("; "));
 
   const find = (address: string) => resources.find((r) => r.address === address);
   const db = find("database.Postgres");
   const api = find("service.api") as ServiceNode | undefined;
   const etl = find("service.etl") as ServiceNode | undefined;
   check(
-    `[${environment}] resources are Postgres, api and etl`,
+    `[${label}] resources are Postgres, api and etl`,
     db?.type === "database" && db.engine === "postgres" && !!api && !!etl && resources.length === 3,
     resources.map((r) => r.address).join(", "),
   );
@@ -203,7 +235,7 @@ for (const environment of environments) {
 
   const roles = rolesOfRolesSql();
   check(
-    `[${environment}] scripts/db/roles.sql names its owner and app roles`,
+    `[${label}] scripts/db/roles.sql names its owner and app roles`,
     !!roles.owner && !!roles.app,
     JSON.stringify(roles),
   );
@@ -216,7 +248,7 @@ for (const environment of environments) {
   for (const service of [api, etl]) {
     const url = literal(service.variables?.DATABASE_URL);
     check(
-      `[${environment}] ${service.name}: DATABASE_URL is the app role (${roles.app}) on Postgres's private host, sslmode=require`,
+      `[${label}] ${service.name}: DATABASE_URL is the app role (${roles.app}) on Postgres's private host, sslmode=require`,
       url === urlAs(roles.app, "DB_APP_PASSWORD"),
       String(url),
     );
@@ -227,19 +259,31 @@ for (const environment of environments) {
         .map((name) => `${key} -> ${name}`),
     );
     check(
-      `[${environment}] ${service.name}: every \${{VAR}} of its own names a variable it preserves`,
+      `[${label}] ${service.name}: every \${{VAR}} of its own names a variable it preserves`,
       dangling.length === 0,
       dangling.join(", "),
     );
-    check(
-      `[${environment}] ${service.name}: built from the Dockerfile`,
-      service.build?.builder === "DOCKERFILE" && service.build.dockerfilePath === "Dockerfile",
-    );
+    if (mode.image === undefined) {
+      check(
+        `[${label}] ${service.name}: built from the Dockerfile, from the source connected in Railway`,
+        service.build?.builder === "DOCKERFILE" && service.build.dockerfilePath === "Dockerfile" && !service.source,
+        JSON.stringify({ build: service.build, source: service.source }),
+      );
+    } else {
+      check(
+        `[${label}] ${service.name}: runs ${IMAGE_VARIABLE}, the registry image by digest, and builds nothing`,
+        service.kind === "docker-image" &&
+          service.source?.type === "image" &&
+          service.source.image === mode.image &&
+          service.build === undefined,
+        JSON.stringify({ kind: service.kind, source: service.source, build: service.build }),
+      );
+    }
     const secrets = Object.entries(service.variables ?? {}).filter(
       ([key, value]) => /KEY|SECRET|PASSWORD|TOKEN/.test(key) && value.type !== "preserve",
     );
     check(
-      `[${environment}] ${service.name}: secrets are preserve(), never values`,
+      `[${label}] ${service.name}: secrets are preserve(), never values`,
       secrets.length === 0,
       secrets.map(([key]) => key).join(", "),
     );
@@ -247,57 +291,57 @@ for (const environment of environments) {
 
   const migrationUrl = literal(api.variables?.DATABASE_MIGRATION_URL);
   check(
-    `[${environment}] api: DATABASE_MIGRATION_URL (the pre-deploy migrate) is the owner role (${roles.owner})`,
+    `[${label}] api: DATABASE_MIGRATION_URL (the pre-deploy migrate) is the owner role (${roles.owner})`,
     migrationUrl === urlAs(roles.owner, "DB_OWNER_PASSWORD"),
     String(migrationUrl),
   );
   check(
-    `[${environment}] api: MIGRATE_ON_START is false (serving never migrates)`,
+    `[${label}] api: MIGRATE_ON_START is false (serving never migrates)`,
     literal(api.variables?.MIGRATE_ON_START) === "false",
     JSON.stringify(api.variables?.MIGRATE_ON_START),
   );
   check(
-    `[${environment}] etl: no owner's URL or password (it never migrates)`,
+    `[${label}] etl: no owner's URL or password (it never migrates)`,
     !etl.variables?.DATABASE_MIGRATION_URL && !etl.variables?.DB_OWNER_PASSWORD,
   );
   check(
-    `[${environment}] api: client addresses from Railway's edge (TRUSTED_PROXY_HOPS=1, CLIENT_ADDRESS_HEADER=x-real-ip)`,
+    `[${label}] api: client addresses from Railway's edge (TRUSTED_PROXY_HOPS=1, CLIENT_ADDRESS_HEADER=x-real-ip)`,
     literal(api.variables?.TRUSTED_PROXY_HOPS) === "1" &&
       literal(api.variables?.CLIENT_ADDRESS_HEADER) === "x-real-ip",
   );
 
   const d = api.deploy ?? {};
-  check(`[${environment}] api: start command is exec form`, execForm(d.startCommand, "serve"), String(d.startCommand));
+  check(`[${label}] api: start command is exec form`, execForm(d.startCommand, "serve"), String(d.startCommand));
   check(
-    `[${environment}] api: pre-deploy runs migrate, one exec-form command`,
+    `[${label}] api: pre-deploy runs migrate, one exec-form command`,
     Array.isArray(d.preDeployCommand) &&
       d.preDeployCommand.length === 1 &&
       execForm(d.preDeployCommand[0], "migrate"),
     JSON.stringify(d.preDeployCommand),
   );
-  check(`[${environment}] api: healthcheck is readiness`, d.healthcheckPath === "/api/v1/health", String(d.healthcheckPath));
+  check(`[${label}] api: healthcheck is readiness`, d.healthcheckPath === "/api/v1/health", String(d.healthcheckPath));
   const declaredGrace = Number(literal(api.variables?.SHUTDOWN_GRACE_SECONDS));
   // Declared with a value, so that a dashboard edit cannot outlast the draining.
   check(
-    `[${environment}] api: SHUTDOWN_GRACE_SECONDS is declared with a value (${SHUTDOWN_GRACE_SECONDS} s)`,
+    `[${label}] api: SHUTDOWN_GRACE_SECONDS is declared with a value (${SHUTDOWN_GRACE_SECONDS} s)`,
     Number.isInteger(declaredGrace) && declaredGrace === SHUTDOWN_GRACE_SECONDS,
     JSON.stringify(api.variables?.SHUTDOWN_GRACE_SECONDS),
   );
   check(
-    `[${environment}] api: drainingSeconds exceeds the shutdown grace (${Math.max(shutdownGrace, declaredGrace)} s)`,
+    `[${label}] api: drainingSeconds exceeds the shutdown grace (${Math.max(shutdownGrace, declaredGrace)} s)`,
     typeof d.drainingSeconds === "number" && d.drainingSeconds > Math.max(shutdownGrace, declaredGrace),
     String(d.drainingSeconds),
   );
-  check(`[${environment}] api: restarts on failure`, d.restartPolicyType === "ON_FAILURE");
-  check(`[${environment}] api: no cron schedule`, d.cronSchedule == null);
+  check(`[${label}] api: restarts on failure`, d.restartPolicyType === "ON_FAILURE");
+  check(`[${label}] api: no cron schedule`, d.cronSchedule == null);
 
   const e = etl.deploy ?? {};
-  check(`[${environment}] etl: start command is exec form`, execForm(e.startCommand, "etl"), String(e.startCommand));
-  check(`[${environment}] etl: has a cron schedule`, typeof e.cronSchedule === "string" && e.cronSchedule.trim().split(/\s+/).length === 5);
-  check(`[${environment}] etl: no healthcheck`, e.healthcheckPath == null);
-  check(`[${environment}] etl: never restarted`, e.restartPolicyType === "NEVER");
+  check(`[${label}] etl: start command is exec form`, execForm(e.startCommand, "etl"), String(e.startCommand));
+  check(`[${label}] etl: has a cron schedule`, typeof e.cronSchedule === "string" && e.cronSchedule.trim().split(/\s+/).length === 5);
+  check(`[${label}] etl: no healthcheck`, e.healthcheckPath == null);
+  check(`[${label}] etl: never restarted`, e.restartPolicyType === "NEVER");
   check(
-    `[${environment}] etl: drainingSeconds gives a run time to stop`,
+    `[${label}] etl: drainingSeconds gives a run time to stop`,
     typeof e.drainingSeconds === "number" && e.drainingSeconds > 0,
     String(e.drainingSeconds),
   );
@@ -305,27 +349,63 @@ for (const environment of environments) {
   // `railway config apply` removes what a service holds but this file does not declare, so
   // every variable the guide tells an operator to set must be declared as the guide says.
   const documented = documentedVariables();
-  check(`[${environment}] docs/railway.md: the variables table reads`, documented.problems.length === 0, documented.problems.join("; "));
+  check(`[${label}] docs/railway.md: the variables table reads`, documented.problems.length === 0, documented.problems.join("; "));
   for (const service of [api, etl]) {
     const name = service.name as "api" | "etl";
     const wrong = [...documented.rows]
       .filter(([variable, uses]) => uses[name] !== undefined && uses[name] !== useOf(service, variable))
       .map(([variable, uses]) => `${variable}: ${uses[name]} there, ${useOf(service, variable)} here`);
-    check(`[${environment}] ${name}: every variable is declared as docs/railway.md says`, wrong.length === 0, wrong.join("; "));
+    check(`[${label}] ${name}: every variable is declared as docs/railway.md says`, wrong.length === 0, wrong.join("; "));
     const undocumented = Object.keys(service.variables ?? {}).filter((v) => !documented.rows.has(v));
-    check(`[${environment}] ${name}: every declared variable is in docs/railway.md`, undocumented.length === 0, undocumented.join(", "));
+    check(`[${label}] ${name}: every declared variable is in docs/railway.md`, undocumented.length === 0, undocumented.join(", "));
   }
   const unlisted = configVariables().filter((v) => !documented.rows.has(v));
   check(
-    `[${environment}] every setting of src/config/mod.rs is in the docs/railway.md table`,
+    `[${label}] every setting of src/config/mod.rs is in the docs/railway.md table`,
     configVariables().length > 0 && unlisted.length === 0,
     unlisted.length ? unlisted.join(", ") : "no KEYS found in src/config/mod.rs",
   );
 
-  if (environment === environments[0]) {
-    sameAsConfigFile(api, "railway.json");
-    sameAsConfigFile(etl, "railway.etl.json");
+  if (mode.image === undefined) {
+    built.set(environment, [api, etl]);
+    if (environment === environments[0]) {
+      sameAsConfigFile(api, "railway.json");
+      sameAsConfigFile(etl, "railway.etl.json");
+    }
+  } else {
+    // Only the source may differ: a rollback to an image must not change how it runs.
+    for (const [service, dockerfile] of [api, etl].map((s, i) => [s, built.get(environment)?.[i]] as const)) {
+      const same = (key: "deploy" | "variables") =>
+        JSON.stringify(service[key] ?? null) === JSON.stringify(dockerfile?.[key] ?? null);
+      check(
+        `[${label}] ${service.name}: the same deploy settings and variables as the Dockerfile mode`,
+        !!dockerfile && same("deploy") && same("variables"),
+      );
+    }
   }
+}
+
+// Anything but a registry image by digest stops the evaluation, naming the variable, so that
+// `railway config plan` never plans a tag (which can be moved after it was verified).
+const refused = [
+  ["a tag", "ghcr.io/sigmasight/sigmasight-backend:sha-0123456789abcdef"],
+  ["a tag with a digest", `ghcr.io/sigmasight/sigmasight-backend:1.4.2@${SAMPLE_IMAGE.split("@")[1]}`],
+  ["a short digest", "ghcr.io/sigmasight/sigmasight-backend@sha256:0123456789abcdef"],
+  ["an uppercase digest", SAMPLE_IMAGE.toUpperCase()],
+  ["a digest without an image name", SAMPLE_IMAGE.split("@")[1]!],
+] as const;
+for (const [what, value] of refused) {
+  let message = "";
+  try {
+    await evaluate(environments[0]!, value);
+  } catch (error) {
+    message = error instanceof Error ? error.message : String(error);
+  }
+  check(
+    `${IMAGE_VARIABLE} set to ${what} stops the evaluation, naming the variable`,
+    message.startsWith(`${IMAGE_VARIABLE}: expected a registry image by digest`),
+    message || "the program evaluated without an error",
+  );
 }
 
 // 3, not 1: the script tells failed assertions (already printed) from a crash.

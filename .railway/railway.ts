@@ -7,10 +7,18 @@
 // Every variable a service should hold is declared here, with a value or as `preserve()`:
 // `railway config apply` removes whatever a service holds that this file does not declare.
 //
+// Two sources for `api` and `etl`, switched by one variable of the shell that runs
+// `railway config plan|apply` (docs/railway.md, "Rollback by digest"):
+//   - unset (the default): Railway builds the root Dockerfile from the connected repository;
+//   - SIGMASIGHT_IMAGE=ghcr.io/<owner>/<repo>@sha256:<64 hex>: both services run that registry
+//     image instead, with the same commands and variables. For a rollback past Railway's own
+//     image retention, to an image scripts/verify-image.sh has verified. Only a digest is
+//     accepted, never a tag: a tag can be moved after it was verified.
+//
 // Node evaluates this file with type stripping only: no enums, namespaces or parameter
 // properties (tsconfig's erasableSyntaxOnly enforces that).
 
-import { defineRailway, postgres, preserve, project, service } from "railway/iac";
+import { defineRailway, image, postgres, preserve, project, service } from "railway/iac";
 
 /** Where the Dockerfile installs the binary. Start commands run in exec form, without a shell,
  * so they name it in full and can expand no `$VAR`. */
@@ -33,6 +41,28 @@ export const OVERLAP_SECONDS = 10;
 export const OWNER_ROLE = "sigmasight_owner";
 export const APP_ROLE = "sigmasight_app";
 
+/** The variable that switches both services from the Dockerfile build to a registry image. */
+export const IMAGE_VARIABLE = "SIGMASIGHT_IMAGE";
+
+/** A registry image by digest and nothing else: lowercase name components (the first may be a
+ * registry host with a port), `@sha256:` and 64 lowercase hex digits; no tag. */
+const DIGEST_REFERENCE =
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+@sha256:[0-9a-f]{64}$/;
+
+/** The image both services run instead of building, from IMAGE_VARIABLE: undefined when it is
+ * unset or empty (build the Dockerfile); an error naming the variable for anything but a
+ * registry image by digest, so that `plan` stops before it plans a tag. */
+export function pinnedImage(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  if (!DIGEST_REFERENCE.test(value)) {
+    throw new Error(
+      `${IMAGE_VARIABLE}: expected a registry image by digest, ghcr.io/<owner>/<repo>@sha256:<64 hex digits> ` +
+        `(verified first with scripts/verify-image.sh), got "${value}"`,
+    );
+  }
+  return value;
+}
+
 /** Everything the image is built from: a change elsewhere (docs, scripts) deploys nothing. */
 const IMAGE_INPUTS = [
   "src/**",
@@ -48,6 +78,13 @@ const IMAGE_INPUTS = [
 export default defineRailway((ctx) => {
   const db = postgres("Postgres");
 
+  // Where both services' image comes from: the Dockerfile by default, or a verified registry
+  // image by digest (the rollback mode; the file header).
+  const pinned = pinnedImage(process.env[IMAGE_VARIABLE]);
+  const origin = pinned
+    ? { source: image(pinned) }
+    : { build: { builder: "DOCKERFILE" as const, dockerfilePath: "Dockerfile", watchPatterns: IMAGE_INPUTS } };
+
   /** A URL for `role` on the private network, its password taken from the service's own
    * (sealed) variable `passwordVariable`, which must hold URL-safe characters. Railway
    * Postgres presents a self-signed certificate: `require` encrypts without verifying
@@ -58,7 +95,7 @@ export default defineRailway((ctx) => {
     `@\${{${db.name}.PGHOST}}:\${{${db.name}.PGPORT}}/\${{${db.name}.PGDATABASE}}?sslmode=require`;
 
   const api = service("api", {
-    build: { builder: "DOCKERFILE", dockerfilePath: "Dockerfile", watchPatterns: IMAGE_INPUTS },
+    ...origin,
     start: `${BINARY} serve`,
     // One element: Railway runs a single command from this list, split into arguments, with
     // no shell. `migrate` connects as DATABASE_MIGRATION_URL, the schema owner.
@@ -107,7 +144,7 @@ export default defineRailway((ctx) => {
   });
 
   const etl = service("etl", {
-    build: { builder: "DOCKERFILE", dockerfilePath: "Dockerfile", watchPatterns: IMAGE_INPUTS },
+    ...origin,
     start: `${BINARY} etl`,
     deploy: {
       // 22:30 UTC, Monday to Friday: 17:30 in New York in winter (EST), 18:30 in summer (EDT),

@@ -11,6 +11,8 @@
 #      services connect as the roles of scripts/db/roles.sql (the app role to serve and load,
 #      the owner only for the pre-deploy migrate), and that every variable is declared as the
 #      table of docs/railway.md says, with every setting of src/config/mod.rs in that table.
+#      Both of the file's modes: the Dockerfile build, and SIGMASIGHT_IMAGE set to a registry
+#      image by digest (the same settings, the image as source); a tag there must be refused.
 #
 # Part 2 is skipped when node or npm is not installed; a type error fails it.
 # Ends with "railway: N passed, N failed, N skipped"; exits 1 if anything failed.

@@ -3,12 +3,14 @@
 #   - each workflow against GitHub's workflow schema, and dependabot.yml against its own
 #     (check-jsonschema carries both schemas, so no network is needed);
 #   - every `uses:` of a third-party action is pinned by a full 40-hex commit SHA with the
-#     release in a trailing comment (`owner/repo@<sha> # v1.2.3`); a `docker://` image by digest.
+#     release in a trailing comment (`owner/repo@<sha> # v1.2.3`); a `docker://` image by digest;
+#   - zizmor, offline, finds nothing in the workflows and dependabot.yml.
 #
 #   scripts/check-workflows.sh [DIR]    # DIR defaults to .github
 #
-# Without check-jsonschema the schema checks are skipped with a message (the pin checks still
-# run), unless CI=true, where a missing tool is a failure: CI installs it (.ci/run).
+# Without check-jsonschema or zizmor their checks are skipped with a message (the pin checks
+# still run), unless CI=true, where a missing tool is a failure: CI installs both (.ci/run,
+# and the workflow's test job).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -79,6 +81,26 @@ for file in "${workflows[@]}"; do
     fail "$file: $bad of $count actions not pinned"
   fi
 done
+
+# --- zizmor ---------------------------------------------------------------------------------
+# Static analysis of the workflows and dependabot.yml (template injection, credentials left in
+# checkouts, excessive permissions, cache poisoning of published artifacts, Dependabot cooldown,
+# ...). --offline: the audits that would ask GitHub's API are left out. A finding fails; one
+# that is accepted is ignored inline, with the reason, next to the line it is about.
+audited=("${workflows[@]}")
+[ -f "$dir/dependabot.yml" ] && audited+=("$dir/dependabot.yml")
+if command -v zizmor >/dev/null 2>&1; then
+  if out=$(zizmor --offline --no-progress --color never "${audited[@]}" 2>&1); then
+    ok "zizmor: no findings ($(zizmor --version))"
+  else
+    fail "zizmor: findings, or it could not audit (below)"
+    printf '%s\n' "$out" | sed 's/^/      /'
+  fi
+elif [ "${CI:-}" = true ]; then
+  fail "zizmor is not installed (pip install zizmor==1.32.0)"
+else
+  echo "zizmor: skipped (not installed: pip install zizmor==1.32.0)"
+fi
 
 echo "workflows: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -48,6 +48,13 @@ if CI=false scripts/check-workflows.sh "$unpinned" >"$unpinned/out" 2>&1 \
 fi
 rm -rf "$unpinned"
 echo "check-workflows: rejects an action pinned by tag"
+
+# --- image verification (scripts/verify-image.sh, scripts/rollback.sh's registry mode) ------
+# Offline, against a fake cosign: Sigstore and GHCR are not reachable here. The real signature
+# check runs in the GitHub workflow right after it signs (docs/ci.md).
+scripts/test-verify-image.sh
+# ---------------------------------------------------------------------------------------------
+
 if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config -q \
     && echo "docker-compose.yml: valid"
