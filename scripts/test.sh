@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
+# The Python tools (hadolint, check-jsonschema, zizmor, schemathesis) live in a virtual
+# environment, .venv (scripts/python-tools.txt says how to make it; .ci/run does): it comes first
+# on PATH when it exists.
+if [ -x .venv/bin/python3 ]; then
+  export PATH="$PWD/.venv/bin:$PATH"
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 
