@@ -61,10 +61,8 @@ echo "check-workflows: rejects an action pinned by tag"
 scripts/test-verify-image.sh
 # ---------------------------------------------------------------------------------------------
 
-if command -v docker-compose >/dev/null 2>&1; then
-  docker-compose -f docker-compose.yml config -q \
-    && echo "docker-compose.yml: valid"
-fi
+# docker-compose.yml: valid, and every setting of src/config/mod.rs passes through to api and etl.
+scripts/check-compose.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
