@@ -42,8 +42,12 @@ COPY --from=planner /app/recipe.json recipe.json
 COPY .cargo .cargo
 RUN cargo chef cook --release --locked --target x86_64-unknown-linux-musl --recipe-path recipe.json
 COPY . .
-# Declared after the cook so a new commit never invalidates the dependency layer.
+# Declared after the cook so a new commit never invalidates the dependency layer. build.rs
+# records GIT_COMMIT if given, else Railway's RAILWAY_GIT_COMMIT_SHA (Railway passes its build
+# variables only to the ARGs a Dockerfile declares), else the commit named by the context's
+# .git/HEAD and refs (.dockerignore), so `docker compose up --build` records it too.
 ARG GIT_COMMIT=unknown
+ARG RAILWAY_GIT_COMMIT_SHA=""
 # `cargo auditable` embeds the dependency list in the binary, so image scanners (trivy, grype)
 # see the Rust crates inside a static binary; without it they see none and pass for the
 # wrong reason. The release profile strips symbols (Cargo.toml).

@@ -46,9 +46,9 @@ if command -v check-jsonschema >/dev/null 2>&1; then
     fi
   fi
 elif [ "${CI:-}" = true ]; then
-  fail "check-jsonschema is not installed (pip install check-jsonschema)"
+  fail "check-jsonschema is not installed (scripts/python-tools.txt: into .venv)"
 else
-  echo "schemas: skipped (check-jsonschema not installed: pip install check-jsonschema==0.39.0)"
+  echo "schemas: skipped (check-jsonschema not installed: scripts/python-tools.txt, into .venv)"
 fi
 
 # --- pins ---------------------------------------------------------------------------------
@@ -97,9 +97,9 @@ if command -v zizmor >/dev/null 2>&1; then
     printf '%s\n' "$out" | sed 's/^/      /'
   fi
 elif [ "${CI:-}" = true ]; then
-  fail "zizmor is not installed (pip install zizmor==1.32.0)"
+  fail "zizmor is not installed (scripts/python-tools.txt: into .venv)"
 else
-  echo "zizmor: skipped (not installed: pip install zizmor==1.32.0)"
+  echo "zizmor: skipped (not installed: scripts/python-tools.txt, into .venv)"
 fi
 
 echo "workflows: $passed passed, $failed failed"

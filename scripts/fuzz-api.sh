@@ -6,9 +6,10 @@
 # every request it rules out refused, resources reachable after creation and gone after deletion,
 # authentication not ignored. It ends with one summary line and exits non-zero on any failure.
 #
-# Needs DATABASE_URL (a server where a database may be created, as for the tests), python3, and
-# schemathesis (`st`; `python3 -m venv .venv && .venv/bin/pip install schemathesis`, or set
-# SCHEMATHESIS to its path). Without schemathesis it says `skipped`, unless FUZZ=required.
+# Needs DATABASE_URL (a server where a database may be created, as for the tests), python3 (the
+# standard library only), and schemathesis (`st`, pinned in scripts/python-tools.txt: in .venv,
+# which scripts/test.sh puts on PATH, or on PATH, or SCHEMATHESIS set to its path). Without
+# schemathesis it says `skipped`, unless FUZZ=required.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,7 +19,7 @@ if ! command -v "$st" >/dev/null 2>&1; then
     echo "error: schemathesis ($st) is not installed and FUZZ=required" >&2
     exit 1
   fi
-  echo "api fuzz: skipped (schemathesis not installed: pip install schemathesis)"
+  echo "api fuzz: skipped (schemathesis not installed: scripts/python-tools.txt, into .venv)"
   exit 0
 fi
 : "${DATABASE_URL:?DATABASE_URL must name a server where a database may be created}"

@@ -248,6 +248,9 @@ check "rollback.sh list shows images with their commit labels" grep -q "$PREV_CO
 check "compose down -v leaves no container" [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$RUN_ID")" ]
 check "compose down -v leaves no volume" [ -z "$(docker volume ls -q --filter "label=com.docker.compose.project=$RUN_ID")" ]
 
+# --- compose on two commits: each build records its commit; rollback by commit ---------------
+check "compose records each commit and rolls back by it (scripts/compose-rollback-test.sh)" scripts/compose-rollback-test.sh
+
 echo
 echo "image-tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

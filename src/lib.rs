@@ -9,6 +9,9 @@ pub mod config;
 pub mod connections;
 pub mod db;
 pub mod etl;
+// Compiled by build.rs; here only for its tests.
+#[cfg(test)]
+mod git_head;
 pub mod healthcheck;
 pub mod http;
 pub mod migrate;
