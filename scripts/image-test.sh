@@ -86,6 +86,13 @@ copy_context() {
   else
     tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$1"
   fi
+  # The git files the build reads its commit from (.dockerignore lets in only these), so the
+  # copy's build records the same commit as a build of the checkout, and reuses its layers.
+  if [ -d .git ]; then
+    local git_files=(.git/HEAD .git/refs/heads)
+    [ -f .git/packed-refs ] && git_files+=(.git/packed-refs)
+    tar -cf - "${git_files[@]}" | tar -xf - -C "$1"
+  fi
 }
 
 # --- build --------------------------------------------------------------------------------
