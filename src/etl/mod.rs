@@ -421,7 +421,7 @@ fn sources(
         let client = |bearer: Option<Secret>, per_minute: u32| {
             Client::new(
                 http.clone(),
-                provider.as_str(),
+                provider,
                 bearer,
                 RateLimit::per_minute(per_minute),
                 options.retry,

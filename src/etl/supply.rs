@@ -4,6 +4,10 @@
 //! FMP is asked symbol by symbol. Polygon is asked day by day through its grouped endpoint when
 //! that takes fewer requests (fewer trading days than symbols: a daily run), else symbol by
 //! symbol. Either way one symbol's or one day's bars are in memory at a time, per task.
+//!
+//! A provider's refusal of one symbol (see [`super::provider::errors`]) fails that symbol there
+//! and nowhere else: the provider goes on with the others, and the next provider may be asked for
+//! it. Only a refusal of the account, or the run's deadline, stops the requests to a provider.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;

@@ -19,20 +19,20 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{config, connect, fresh_database, migrated_database, Process};
 
 pub(crate) const FMP_KEY: &str = "fmp-test-key-3f9c";
-const POLYGON_KEY: &str = "polygon-test-key-8d2e";
-const FMP_PATH: &str = "/stable/historical-price-eod/full";
+pub(crate) const POLYGON_KEY: &str = "polygon-test-key-8d2e";
+pub(crate) const FMP_PATH: &str = "/stable/historical-price-eod/full";
 
 /// Wednesday 2025-01-15, noon in New York: the latest completed trading day is the 14th.
-fn noon() -> DateTime<Utc> {
+pub(crate) fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 15, 17, 0, 0).unwrap()
 }
 
-fn d(s: &str) -> NaiveDate {
+pub(crate) fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
 /// Fast retries, a short timeout, a fixed now.
-fn options(now: DateTime<Utc>) -> Options {
+pub(crate) fn options(now: DateTime<Utc>) -> Options {
     Options {
         now,
         retry: RetryPolicy {
@@ -47,7 +47,7 @@ fn options(now: DateTime<Utc>) -> Options {
 
 /// A configuration whose providers are `fmp` and (if given) `polygon`, no benchmark symbols
 /// unless a test adds them, and no client-side rate limit to speak of.
-fn etl_config(
+pub(crate) fn etl_config(
     database: &str,
     fmp: &MockServer,
     polygon: Option<&MockServer>,
@@ -69,7 +69,7 @@ fn etl_config(
     })
 }
 
-fn request(dates: Dates, symbols: &[&str]) -> Request {
+pub(crate) fn request(dates: Dates, symbols: &[&str]) -> Request {
     Request {
         dates,
         symbols: Some(symbols.iter().map(|s| s.to_string()).collect()),
@@ -77,7 +77,7 @@ fn request(dates: Dates, symbols: &[&str]) -> Request {
     }
 }
 
-async fn run(config: &Config, request: Request, now: DateTime<Utc>) -> Outcome {
+pub(crate) async fn run(config: &Config, request: Request, now: DateTime<Utc>) -> Outcome {
     etl::run(config, request, options(now), std::future::pending())
         .await
         .expect("the run is recorded")
@@ -119,7 +119,7 @@ pub(crate) async fn fmp_serves(server: &MockServer, symbol: &str, response: Resp
 }
 
 /// A Polygon aggregate at instant `t` (epoch ms).
-fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
+pub(crate) fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
     let mut bar = json!({"v": 7.0790813e7, "vw": 236.1, "o": 240.01, "c": 236.85, "h": 240.16, "l": 233, "t": t, "n": 812345});
     if let Some(ticker) = ticker {
         bar["T"] = json!(ticker);
@@ -127,7 +127,7 @@ fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
     bar
 }
 
-async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, String)> {
+pub(crate) async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, String)> {
     sqlx::query_as(
         "SELECT symbol, date, close::text, source FROM daily_prices ORDER BY symbol, date",
     )
@@ -136,7 +136,7 @@ async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, Stri
     .unwrap()
 }
 
-async fn run_row(conn: &mut PgConnection, id: i64) -> Value {
+pub(crate) async fn run_row(conn: &mut PgConnection, id: i64) -> Value {
     sqlx::query_scalar("SELECT to_jsonb(r) FROM etl_run r WHERE id = $1")
         .bind(id)
         .fetch_one(conn)
@@ -446,7 +446,7 @@ async fn polygon_error_statuses_are_recorded_as_failures() {
     assert!(
         errors
             .iter()
-            .any(|e| e.starts_with("MSFT polygon refused: Polygon NOT_AUTHORIZED")),
+            .any(|e| e.starts_with("MSFT polygon not entitled: Polygon NOT_AUTHORIZED")),
         "{errors:?}"
     );
     assert!(
