@@ -167,11 +167,13 @@ async fn a_daily_run_loads_the_active_symbols_and_benchmarks_and_records_its_suc
         .expect(0)
         .mount(&fmp)
         .await;
+    // A one-day look-back window: the run asks for the latest completed day alone.
     let config = etl_config(&database, &fmp, None, |f| {
         f.merge(("etl_benchmark_symbols", "SPY"))
+            .merge(("etl_lookback_days", 1))
     });
     let request = Request {
-        dates: Dates::Latest,
+        dates: Dates::CatchUp,
         symbols: None,
         provider: None,
     };
@@ -262,12 +264,12 @@ async fn a_changed_bar_is_updated_and_counted() {
     let fmp = MockServer::start().await;
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
-    run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
     fmp.reset().await;
     let corrected = fmp_body("AAPL", &["2025-01-14"]).replace("1000014", "1000015");
     fmp_serves(&fmp, "AAPL", json_body(corrected)).await;
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.finish.counts.updated, 1);
     assert_eq!(outcome.finish.counts.inserted, 0);
@@ -287,7 +289,7 @@ async fn a_429_is_retried_and_then_succeeds() {
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     assert_eq!(outcome.finish.counts.inserted, 1);
@@ -307,7 +309,7 @@ async fn retry_after_is_honoured_before_the_next_attempt() {
     let config = etl_config(&database, &fmp, None, |f| f);
     let started = std::time::Instant::now();
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded);
     // The backoff alone is at most 20 ms here; the second attempt waited for Retry-After.
@@ -335,7 +337,7 @@ async fn a_401_is_permanent_not_retried_and_stops_further_requests_to_the_provid
 
     let outcome = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL", "MSFT", "SPY"]),
+        request(Dates::CatchUp, &["AAPL", "MSFT", "SPY"]),
         options,
         std::future::pending(),
     )
@@ -385,7 +387,12 @@ async fn fmp_errors_in_a_200_body_send_the_symbols_to_polygon() {
     .await;
     let config = etl_config(&database, &fmp, Some(&polygon), |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(
+        &config,
+        request(Dates::Day(d("2025-01-14")), &["AAPL"]),
+        noon(),
+    )
+    .await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     assert_eq!(outcome.finish.providers, ["fmp", "polygon"]);
@@ -472,7 +479,7 @@ async fn a_request_that_times_out_is_retried_then_recorded() {
 
     let outcome = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL"]),
+        request(Dates::CatchUp, &["AAPL"]),
         options,
         std::future::pending(),
     )
@@ -518,7 +525,7 @@ async fn malformed_truncated_and_empty_answers_fail_their_symbols_only() {
     let outcome = run(
         &config,
         request(
-            Dates::Latest,
+            Dates::Day(d("2025-01-14")),
             &["GOOD", "HTML", "TRUNC", "EMPTY", "OBJ", "BROKEN"],
         ),
         noon(),
@@ -782,7 +789,7 @@ async fn a_run_left_running_is_marked_abandoned_by_the_next_run() {
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
 
-    run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     let record = run_row(&mut conn, left).await;
     assert_eq!(record["status"], "abandoned");
@@ -805,7 +812,7 @@ async fn a_run_while_another_holds_the_lock_is_refused_and_writes_nothing() {
 
     let in_process = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL"]),
+        request(Dates::CatchUp, &["AAPL"]),
         options(noon()),
         std::future::pending(),
     )
@@ -1008,7 +1015,7 @@ async fn a_run_under_the_least_privileged_app_role_loads_and_records() {
     let app = crate::roles::as_user(&database, &roles.app);
     let config = etl_config(&app, &fmp, None, |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["SPY"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["SPY"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     let mut conn = connect(&database).await;

@@ -11,6 +11,7 @@ mod cors;
 mod database;
 mod errors;
 mod etl;
+mod etl_catchup;
 mod etl_refusals;
 mod etl_runs;
 mod health;
