@@ -165,6 +165,7 @@ export default defineRailway((ctx) => {
       DATABASE_POOL_TIMEOUT_SECONDS: preserve(),
       ETL_PRIMARY_PROVIDER: preserve(),
       ETL_BENCHMARK_SYMBOLS: preserve(),
+      ETL_LOOKBACK_DAYS: preserve(),
       ETL_REQUEST_TIMEOUT_SECONDS: preserve(),
       ETL_DEADLINE_SECONDS: preserve(),
       ETL_MAX_RETRIES: preserve(),

@@ -44,8 +44,10 @@ pub enum Command {
     Config,
     /// Load daily OHLCV bars for the tracked universe, record the run in etl_run, and exit.
     ///
-    /// By default: the latest US trading day whose 16:00 New York close has passed, for the
-    /// active rows of the `symbols` table plus ETL_BENCHMARK_SYMBOLS. FMP is asked first
+    /// By default, for each symbol: every trading day since its last stored bar, at most
+    /// ETL_LOOKBACK_DAYS back, up to the latest US trading day whose 16:00 New York close has
+    /// passed (asked again even when stored), for the active rows of the `symbols` table, the
+    /// symbols held in positions, and ETL_BENCHMARK_SYMBOLS. FMP is asked first
     /// (ETL_PRIMARY_PROVIDER), Polygon for what FMP could not supply. It never migrates.
     ///
     /// Exit codes: 0 succeeded; 1 failed; 2 configuration or usage error; 3 partial (some
@@ -98,7 +100,7 @@ pub struct SeedArgs {
 /// The options of `sigmasight etl`.
 #[derive(Debug, Args)]
 pub struct EtlArgs {
-    /// Load this trading day (YYYY-MM-DD) instead of the latest completed one.
+    /// Load this trading day (YYYY-MM-DD) instead of catching up.
     #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "to"])]
     pub date: Option<NaiveDate>,
     /// Backfill from this day (YYYY-MM-DD, included); needs --to.
@@ -242,7 +244,7 @@ pub async fn etl(args: EtlArgs) -> Result<(), Failure> {
     let dates = match (args.date, args.from, args.to) {
         (Some(day), _, _) => Dates::Day(day),
         (None, Some(from), Some(to)) => Dates::Range(from, to),
-        _ => Dates::Latest,
+        _ => Dates::CatchUp,
     };
     let request = etl::Request {
         dates,

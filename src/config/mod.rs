@@ -57,6 +57,7 @@ pub const KEYS: &[&str] = &[
     "etl_max_retries",
     "etl_batch_size",
     "etl_benchmark_symbols",
+    "etl_lookback_days",
     "secret_key",
     "secret_key_previous",
     "access_token_ttl_seconds",
@@ -155,6 +156,9 @@ pub struct EtlConfig {
     pub batch_size: usize,
     /// Symbols always fetched, whatever the `symbols` table holds (index ETFs such as SPY).
     pub benchmark_symbols: Vec<String>,
+    /// How many calendar days, ending with the latest completed trading day, a run without
+    /// dates looks back for days a symbol is missing since its last stored bar.
+    pub lookback_days: u32,
 }
 
 /// A market-data provider.
@@ -268,6 +272,7 @@ struct Raw {
     etl_max_retries: u32,
     etl_batch_size: u32,
     etl_benchmark_symbols: String,
+    etl_lookback_days: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,6 +334,12 @@ impl Default for Raw {
             etl_max_retries: 5,
             etl_batch_size: 5000,
             etl_benchmark_symbols: "SPY".to_owned(),
+            // A month, about 21 trading days: two weeks of failed, skipped or cancelled cron
+            // runs are still repaired by the next one, and a newly tracked symbol's first run
+            // still costs one request per symbol (or, through Polygon's grouped endpoint, at most
+            // some 21 requests: four minutes at 5 a minute). Older history is a deliberate
+            // backfill (--from/--to).
+            etl_lookback_days: 30,
             secret_key: None,
             secret_key_previous: None,
             // An hour: short enough that a leaked token is soon worthless, long enough that a
@@ -375,6 +386,7 @@ fn expectation(key: &str) -> &'static str {
         "etl_max_retries" => "a number of retries, 0-20",
         "etl_batch_size" => "a number of bars, 1-100000",
         "etl_benchmark_symbols" => "a comma-separated list of upper-case symbols such as SPY,QQQ",
+        "etl_lookback_days" => "a number of calendar days, 1-366",
         "secret_key" | "secret_key_previous" => "a secret of at least 32 bytes",
         "access_token_ttl_seconds" => "a whole number of seconds, 60-86400",
         _ => "a known key",
@@ -595,6 +607,7 @@ impl Config {
                     "etl_max_retries" => self.etl.max_retries.to_string(),
                     "etl_batch_size" => self.etl.batch_size.to_string(),
                     "etl_benchmark_symbols" => self.etl.benchmark_symbols.join(","),
+                    "etl_lookback_days" => self.etl.lookback_days.to_string(),
                     "secret_key" => shown_secret(self.secret_key.as_ref()),
                     "secret_key_previous" => shown_secret(self.secret_key_previous.as_ref()),
                     "access_token_ttl_seconds" => secs(self.access_token_ttl),
@@ -692,6 +705,7 @@ impl Checker<'_> {
         self.range("etl_deadline_seconds", raw.etl_deadline_seconds, 1, 86_400)?;
         self.range("etl_max_retries", raw.etl_max_retries.into(), 0, 20)?;
         self.range("etl_batch_size", raw.etl_batch_size.into(), 1, 100_000)?;
+        self.range("etl_lookback_days", raw.etl_lookback_days.into(), 1, 366)?;
         let key = |key: &str, value: &Option<String>| -> Result<Option<Secret>, ConfigError> {
             match value.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
@@ -728,6 +742,7 @@ impl Checker<'_> {
             max_retries: raw.etl_max_retries,
             batch_size: usize::try_from(raw.etl_batch_size).unwrap_or(5000),
             benchmark_symbols: symbols,
+            lookback_days: raw.etl_lookback_days,
         })
     }
 
@@ -869,6 +884,7 @@ mod tests {
         assert_eq!(config.etl.fmp_requests_per_minute, 300);
         assert_eq!(config.etl.polygon_requests_per_minute, 5);
         assert_eq!(config.etl.benchmark_symbols, ["SPY"]);
+        assert_eq!(config.etl.lookback_days, 30);
         assert!(config.etl.polygon_api_key.is_none());
         let text = format!("{:?} {:?}", config, config.describe());
         assert!(!text.contains("fmp-key-never-shown"), "{text}");
@@ -896,6 +912,22 @@ mod tests {
             err.to_string().starts_with("POLYGON_BASE_URL: expected"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_look_back_window_outside_a_day_to_a_year_is_named() {
+        for days in ["0", "367"] {
+            let err = load(&[
+                ("database_url", "postgres://u@h/db"),
+                ("etl_lookback_days", days),
+            ])
+            .unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("ETL_LOOKBACK_DAYS: expected a number of calendar days, 1-366"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

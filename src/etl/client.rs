@@ -2,19 +2,24 @@
 //! with exponential backoff and jitter that honour `Retry-After`, and a deadline for the run.
 //!
 //! URLs carry FMP's key in the query, so no URL ever reaches a message: errors name the
-//! provider and the status, and reqwest's errors are stripped of their URL.
+//! provider and the status, and reqwest's errors are stripped of their URL. What an error
+//! answer means (retry, refuse the account, refuse the one request) is decided by
+//! [`super::provider::errors`] from its status and the start of its body.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
-use reqwest::StatusCode;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
-use super::provider::FetchError;
+use super::provider::{errors, FetchError, Provider};
 use crate::config::Secret;
+
+/// The most of an error answer's body read: providers explain themselves in a sentence, and a
+/// proxy's error page need not be read to the end.
+const MAX_ERROR_BODY: usize = 4096;
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +94,7 @@ impl RateLimit {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    name: &'static str,
+    provider: Provider,
     bearer: Option<Secret>,
     limit: RateLimit,
     retry: RetryPolicy,
@@ -98,11 +103,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the provider called `name` (for messages), sending `bearer` as an
-    /// `Authorization` header when given.
+    /// A client for `provider`, sending `bearer` as an `Authorization` header when given.
     pub fn new(
         http: reqwest::Client,
-        name: &'static str,
+        provider: Provider,
         bearer: Option<Secret>,
         limit: RateLimit,
         retry: RetryPolicy,
@@ -111,7 +115,7 @@ impl Client {
     ) -> Self {
         Self {
             http,
-            name,
+            provider,
             bearer,
             limit,
             retry,
@@ -148,7 +152,7 @@ impl Client {
                 return Err(FetchError::Deadline);
             }
             tracing::warn!(
-                provider = self.name,
+                provider = self.provider.as_str(),
                 error = %error,
                 retry = retry + 1,
                 of = self.retry.max_retries,
@@ -182,17 +186,11 @@ impl Client {
             };
         }
         let retry_after = retry_after(response.headers());
-        let error = self.status_error(status);
-        Err((error, retry_after))
-    }
-
-    fn status_error(&self, status: StatusCode) -> FetchError {
-        let text = format!("{} answered HTTP {}", self.name, status.as_u16());
-        match status.as_u16() {
-            401..=403 => FetchError::Refused(text),
-            408 | 425 | 429 | 500..=599 => FetchError::Transient(text),
-            _ => FetchError::Provider(text),
-        }
+        let body = error_body(response).await;
+        Err((
+            errors::answer(self.provider, status.as_u16(), &body),
+            retry_after,
+        ))
     }
 
     /// A network error as a transient failure, its URL (and so any key) removed.
@@ -207,8 +205,22 @@ impl Client {
             "the request failed"
         };
         let cause = super::redact::error_chain(&error.without_url());
-        FetchError::Transient(format!("{}: {kind} ({cause})", self.name))
+        FetchError::Transient(format!("{}: {kind} ({cause})", self.provider.as_str()))
     }
+}
+
+/// The first [`MAX_ERROR_BODY`] bytes of an error answer's body; what could not be read is
+/// left out (the status still says something).
+async fn error_body(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    body
 }
 
 /// The `Authorization` value for `token`, marked sensitive so that no `Debug` of the request

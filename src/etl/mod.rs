@@ -3,11 +3,12 @@
 //! upsert in batches, and record the run, all under a single-writer lock.
 //!
 //! [`run`] is the one entry point; the CLI and the tests call it. The modules below each own one
-//! step: [`calendar`] (which days), [`provider`] (what the providers say), [`client`] (how to
-//! ask them), [`supply`] (who is asked for what), [`validate`] (with [`numeric`], which reads a
-//! provider's number exactly), [`load`], [`runs`].
+//! step: [`calendar`] (which days), [`catchup`] (which days each symbol is missing), [`provider`]
+//! (what the providers say), [`client`] (how to ask them), [`supply`] (who is asked for what),
+//! [`validate`] (with [`numeric`], which reads a provider's number exactly), [`load`], [`runs`].
 
 pub mod calendar;
+pub mod catchup;
 pub mod client;
 pub mod load;
 pub mod numeric;
@@ -17,6 +18,7 @@ pub mod runs;
 pub mod supply;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +37,10 @@ use supply::{Plan, Source};
 /// Which trading days to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dates {
-    /// The latest completed trading day (the cron default).
-    Latest,
+    /// Every trading day since each symbol's last stored bar, within the look-back window
+    /// (`ETL_LOOKBACK_DAYS`), up to the latest completed one, which is always asked (the cron
+    /// default; see [`catchup`]).
+    CatchUp,
     /// One day.
     Day(NaiveDate),
     /// A backfill, both ends included; an end after the latest completed day is brought back
@@ -94,7 +98,7 @@ pub enum EtlError {
     #[error("another ETL run holds the lock; this one exits without doing anything")]
     Locked,
     /// The tables are missing.
-    #[error("the database has no ETL tables (etl_run, daily_prices, symbols); run `sigmasight migrate` first")]
+    #[error("the database has no ETL tables (etl_run, daily_prices, symbols, positions); run `sigmasight migrate` first")]
     NotMigrated,
     /// The database failed outside a batch (connecting, recording the run).
     #[error("the database failed: {0}")]
@@ -163,6 +167,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (from, to) = plan_dates(request.dates, options.now)?;
+    let catch_up = request.dates == Dates::CatchUp;
     let symbols = request.symbols.as_deref().map(normalise).transpose()?;
     let primary = request.provider.unwrap_or(config.etl.primary_provider);
     let deadline = Instant::now() + config.etl.deadline;
@@ -184,11 +189,12 @@ where
                 from,
                 to,
                 days: calendar::trading_days(from, to).collect(),
+                starts: HashMap::new(),
                 today: calendar::new_york_date(options.now),
                 deadline,
                 concurrency: options.concurrency,
             };
-            let result = locked(config, &db, plan, symbols, shutdown).await;
+            let result = locked(config, &db, plan, symbols, catch_up, shutdown).await;
             db.close().await;
             result
         }
@@ -202,8 +208,9 @@ where
 async fn locked<F>(
     config: &Config,
     db: &PgPool,
-    plan: Plan,
+    mut plan: Plan,
     symbols: Option<Vec<String>>,
+    catch_up: bool,
     shutdown: F,
 ) -> Result<Outcome, EtlError>
 where
@@ -224,6 +231,14 @@ where
         Some(symbols) => symbols,
         None => universe(db, &config.etl.benchmark_symbols).await?,
     };
+    if catch_up {
+        let lookback = config.etl.lookback_days;
+        let since = catchup::window_start(plan.to, lookback);
+        let last = catchup::last_stored(db, &symbols, since).await?;
+        plan.starts = catchup::starts(&symbols, &last, plan.to, lookback);
+        plan.from = plan.starts.values().min().copied().unwrap_or(plan.to);
+        plan.days = calendar::trading_days(plan.from, plan.to).collect();
+    }
     let names: Vec<&str> = plan.sources.iter().map(|s| s.provider().as_str()).collect();
     let run_id = runs::start(db, &names, plan.from, plan.to, symbols.len()).await?;
     tracing::info!(
@@ -347,7 +362,8 @@ fn first_error(report: &supply::Report) -> String {
 pub fn plan_dates(dates: Dates, now: DateTime<Utc>) -> Result<(NaiveDate, NaiveDate), EtlError> {
     let latest = calendar::latest_completed_trading_day(now);
     let (from, to) = match dates {
-        Dates::Latest => return Ok((latest, latest)),
+        // Each symbol's first day comes from the database, once the run holds the lock.
+        Dates::CatchUp => return Ok((latest, latest)),
         Dates::Day(day) => (day, day),
         Dates::Range(from, to) if from > to => {
             return Err(EtlError::Usage(format!("--from {from} is after --to {to}")))
@@ -388,13 +404,17 @@ fn normalise(symbols: &[String]) -> Result<Vec<String>, EtlError> {
     Ok(out)
 }
 
-/// The tracked universe: active rows of `symbols` and the benchmark symbols. (Symbols held in
-/// portfolios join it when portfolios exist.)
+/// The tracked universe: active rows of `symbols`, every symbol held in a position (a position
+/// needs its price whether or not anyone tracks the symbol, and even if its row was
+/// deactivated), and the benchmark symbols.
 async fn universe(db: &PgPool, benchmarks: &[String]) -> Result<Vec<String>, sqlx::Error> {
-    let mut symbols: Vec<String> =
-        sqlx::query_scalar("SELECT symbol FROM symbols WHERE active ORDER BY symbol")
-            .fetch_all(db)
-            .await?;
+    let mut symbols: Vec<String> = sqlx::query_scalar(
+        "SELECT symbol FROM symbols WHERE active
+          UNION
+         SELECT symbol FROM positions",
+    )
+    .fetch_all(db)
+    .await?;
     symbols.extend(benchmarks.iter().cloned());
     symbols.sort();
     symbols.dedup();
@@ -421,7 +441,7 @@ fn sources(
         let client = |bearer: Option<Secret>, per_minute: u32| {
             Client::new(
                 http.clone(),
-                provider.as_str(),
+                provider,
                 bearer,
                 RateLimit::per_minute(per_minute),
                 options.retry,

@@ -116,7 +116,8 @@ pub async fn schema_ready(db: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT to_regclass('etl_run') IS NOT NULL
             AND to_regclass('daily_prices') IS NOT NULL
-            AND to_regclass('symbols') IS NOT NULL",
+            AND to_regclass('symbols') IS NOT NULL
+            AND to_regclass('positions') IS NOT NULL",
     )
     .fetch_one(db)
     .await

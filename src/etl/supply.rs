@@ -1,11 +1,17 @@
 //! Fetching: asks each provider in turn for the symbols the previous one could not supply,
 //! validates every payload, and streams the bars to the loader.
 //!
-//! FMP is asked symbol by symbol. Polygon is asked day by day through its grouped endpoint when
-//! that takes fewer requests (fewer trading days than symbols: a daily run), else symbol by
+//! FMP is asked symbol by symbol, each for its own range (a run that catches up starts each
+//! symbol the day after its last stored bar). Polygon is asked day by day through its grouped
+//! endpoint when that takes fewer requests (fewer trading days, from the earliest start, than
+//! symbols: a daily run), keeping from each day only the symbols that need it, else symbol by
 //! symbol. Either way one symbol's or one day's bars are in memory at a time, per task.
+//!
+//! A provider's refusal of one symbol (see [`super::provider::errors`]) fails that symbol there
+//! and nowhere else: the provider goes on with the others, and the next provider may be asked for
+//! it. Only a refusal of the account, or the run's deadline, stops the requests to a provider.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -117,12 +123,32 @@ pub struct Plan {
     pub to: NaiveDate,
     /// The trading days between them.
     pub days: Vec<NaiveDate>,
+    /// The first day asked for each symbol, when it is not `from` (a run that catches up).
+    pub starts: HashMap<String, NaiveDate>,
     /// Today in New York: bars after it are rejected.
     pub today: NaiveDate,
     /// The run's deadline.
     pub deadline: Instant,
     /// Symbols fetched at once (the rate limit still spaces their requests).
     pub concurrency: usize,
+}
+
+impl Plan {
+    /// The first day asked for `symbol`.
+    pub fn start(&self, symbol: &str) -> NaiveDate {
+        self.starts.get(symbol).copied().unwrap_or(self.from)
+    }
+
+    /// The trading days some of `symbols` need: from the earliest start on.
+    fn days_for(&self, symbols: &[String]) -> &[NaiveDate] {
+        let first = symbols
+            .iter()
+            .map(|s| self.start(s))
+            .min()
+            .unwrap_or(self.to);
+        let skip = self.days.partition_point(|day| *day < first);
+        &self.days[skip..]
+    }
 }
 
 /// Fetches `symbols` per `plan`, sending bars to `loader`, until done, cancelled or past the
@@ -144,7 +170,8 @@ pub async fn supply(
             break;
         }
         report.asked.push(source.provider());
-        let grouped = source.provider() == Provider::Polygon && plan.days.len() < pending.len();
+        let grouped =
+            source.provider() == Provider::Polygon && plan.days_for(&pending).len() < pending.len();
         pending = if grouped {
             by_day(&plan, source, pending, &loader, &mut cancel, &mut report).await
         } else {
@@ -184,9 +211,9 @@ async fn by_symbol(
             }
             let (plan, source) = (Arc::clone(plan), source.clone());
             tasks.spawn(async move {
-                let result = source.symbol(&symbol, plan.from, plan.to).await;
-                let checked =
-                    result.map(|raws| validate::check(raws, plan.from, plan.to, plan.today));
+                let from = plan.start(&symbol);
+                let result = source.symbol(&symbol, from, plan.to).await;
+                let checked = result.map(|raws| validate::check(raws, from, plan.to, plan.today));
                 (symbol, checked)
             });
         }
@@ -252,10 +279,14 @@ async fn by_day(
     let Source::Polygon { client, base } = source else {
         return symbols;
     };
-    let wanted: HashSet<&str> = symbols.iter().map(String::as_str).collect();
+    // Each symbol from its own start: a day before it is already stored.
+    let starts: HashMap<&str, NaiveDate> = symbols
+        .iter()
+        .map(|s| (s.as_str(), plan.start(s)))
+        .collect();
     let mut supplied: HashSet<String> = HashSet::new();
-    let mut a_day_failed = false;
-    for &day in &plan.days {
+    let mut failed_days: Vec<NaiveDate> = Vec::new();
+    for &day in plan.days_for(&symbols) {
         let url = polygon::grouped_url(base, day);
         let fetched = tokio::select! {
             fetched = client.get(&url, |body| polygon::parse(None, body, base)) => fetched,
@@ -269,7 +300,7 @@ async fn by_day(
                 let raws: Vec<RawBar> = page
                     .bars
                     .into_iter()
-                    .filter(|bar| wanted.contains(bar.symbol.as_str()))
+                    .filter(|bar| starts.get(bar.symbol.as_str()).is_some_and(|s| *s <= day))
                     .collect();
                 let checked = validate::check(raws, day, day, plan.today);
                 record_rejects(Provider::Polygon, &checked, report);
@@ -285,13 +316,16 @@ async fn by_day(
                 }
             }
             Err(error) => {
-                a_day_failed = true;
+                failed_days.push(day);
                 report.failures.push(failure(
                     "*",
                     Provider::Polygon,
                     &format!("grouped bars for {day}: {error}"),
                 ));
                 if error.disables_provider() {
+                    // The days never asked are missing for every symbol that needs them.
+                    let later = plan.days_for(&symbols).iter().filter(|d| **d > day);
+                    failed_days.extend(later);
                     break;
                 }
             }
@@ -299,6 +333,8 @@ async fn by_day(
     }
     let mut missing = Vec::new();
     for symbol in symbols {
+        let start = plan.start(&symbol);
+        let a_day_failed = failed_days.iter().any(|day| *day >= start);
         if supplied.contains(&symbol) && !a_day_failed {
             report.succeeded.insert(symbol);
         } else {

@@ -1,8 +1,10 @@
 //! Which bars may be stored. A bar is stored whole or not at all: a missing or unreadable field,
 //! a price with more than six decimal places or more than fourteen integer digits (what
 //! `numeric(20,6)` holds), a negative price, high below low, open or close outside [low, high], a
-//! volume that is negative, fractional or beyond `bigint`, a date after today in New York, or a
-//! date that appears twice in one payload rejects it, and the reject is counted and recorded.
+//! volume that is negative, fractional or beyond `bigint`, a date after today in New York, a
+//! date the exchange was closed (a weekend, a holiday, a one-off closure: [`super::calendar`]),
+//! whichever provider sent it, or a date that appears twice in one payload rejects it, and the
+//! reject is counted and recorded.
 //! The table would round the extra decimals without a word, and its CHECKs and column limits
 //! refuse the rest only by failing the whole batch; here one bad bar costs only itself.
 
@@ -12,6 +14,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::Number;
 
+use super::calendar;
 use super::numeric::{self, Unfit};
 use super::provider::RawBar;
 
@@ -103,6 +106,9 @@ fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
     let date = raw.date.ok_or("no readable date")?;
     if date > today {
         return Err("the date is in the future");
+    }
+    if !calendar::is_trading_day(date) {
+        return Err("the exchange was closed on that date");
     }
     let price = |p: Option<&Number>| -> Result<Decimal, &'static str> {
         let text = p.map_or("", Number::as_str);
@@ -285,6 +291,28 @@ mod tests {
             ]
         );
         assert_eq!(checked.bars.len(), 1);
+    }
+
+    #[test]
+    fn a_bar_dated_on_a_day_the_exchange_was_closed_is_rejected() {
+        // Good Friday, Thanksgiving, a Saturday, and a one-off closure.
+        let closed = ["2025-04-18", "2025-11-27", "2025-04-19", "2025-01-09"];
+        let mut raws: Vec<RawBar> = closed
+            .iter()
+            .map(|day| raw(day, "1", "2", "1", "1.5", "10"))
+            .collect();
+        raws.push(raw("2025-04-17", "1", "2", "1", "1.5", "10"));
+
+        let checked = check(raws, d("2025-01-01"), d("2025-12-31"), d("2025-12-31"));
+
+        assert_eq!(checked.bars.len(), 1);
+        assert_eq!(checked.bars[0].date, d("2025-04-17"));
+        let rejected: Vec<(Option<NaiveDate>, &str)> =
+            checked.rejects.iter().map(|r| (r.date, r.reason)).collect();
+        assert_eq!(
+            rejected,
+            closed.map(|day| (Some(d(day)), "the exchange was closed on that date"))
+        );
     }
 
     #[test]

@@ -19,20 +19,20 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{config, connect, fresh_database, migrated_database, Process};
 
 pub(crate) const FMP_KEY: &str = "fmp-test-key-3f9c";
-const POLYGON_KEY: &str = "polygon-test-key-8d2e";
-const FMP_PATH: &str = "/stable/historical-price-eod/full";
+pub(crate) const POLYGON_KEY: &str = "polygon-test-key-8d2e";
+pub(crate) const FMP_PATH: &str = "/stable/historical-price-eod/full";
 
 /// Wednesday 2025-01-15, noon in New York: the latest completed trading day is the 14th.
-fn noon() -> DateTime<Utc> {
+pub(crate) fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 15, 17, 0, 0).unwrap()
 }
 
-fn d(s: &str) -> NaiveDate {
+pub(crate) fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
 /// Fast retries, a short timeout, a fixed now.
-fn options(now: DateTime<Utc>) -> Options {
+pub(crate) fn options(now: DateTime<Utc>) -> Options {
     Options {
         now,
         retry: RetryPolicy {
@@ -47,7 +47,7 @@ fn options(now: DateTime<Utc>) -> Options {
 
 /// A configuration whose providers are `fmp` and (if given) `polygon`, no benchmark symbols
 /// unless a test adds them, and no client-side rate limit to speak of.
-fn etl_config(
+pub(crate) fn etl_config(
     database: &str,
     fmp: &MockServer,
     polygon: Option<&MockServer>,
@@ -69,7 +69,7 @@ fn etl_config(
     })
 }
 
-fn request(dates: Dates, symbols: &[&str]) -> Request {
+pub(crate) fn request(dates: Dates, symbols: &[&str]) -> Request {
     Request {
         dates,
         symbols: Some(symbols.iter().map(|s| s.to_string()).collect()),
@@ -77,7 +77,7 @@ fn request(dates: Dates, symbols: &[&str]) -> Request {
     }
 }
 
-async fn run(config: &Config, request: Request, now: DateTime<Utc>) -> Outcome {
+pub(crate) async fn run(config: &Config, request: Request, now: DateTime<Utc>) -> Outcome {
     etl::run(config, request, options(now), std::future::pending())
         .await
         .expect("the run is recorded")
@@ -119,7 +119,7 @@ pub(crate) async fn fmp_serves(server: &MockServer, symbol: &str, response: Resp
 }
 
 /// A Polygon aggregate at instant `t` (epoch ms).
-fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
+pub(crate) fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
     let mut bar = json!({"v": 7.0790813e7, "vw": 236.1, "o": 240.01, "c": 236.85, "h": 240.16, "l": 233, "t": t, "n": 812345});
     if let Some(ticker) = ticker {
         bar["T"] = json!(ticker);
@@ -127,7 +127,7 @@ fn polygon_bar(t: i64, ticker: Option<&str>) -> Value {
     bar
 }
 
-async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, String)> {
+pub(crate) async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, String)> {
     sqlx::query_as(
         "SELECT symbol, date, close::text, source FROM daily_prices ORDER BY symbol, date",
     )
@@ -136,7 +136,7 @@ async fn prices(conn: &mut PgConnection) -> Vec<(String, NaiveDate, String, Stri
     .unwrap()
 }
 
-async fn run_row(conn: &mut PgConnection, id: i64) -> Value {
+pub(crate) async fn run_row(conn: &mut PgConnection, id: i64) -> Value {
     sqlx::query_scalar("SELECT to_jsonb(r) FROM etl_run r WHERE id = $1")
         .bind(id)
         .fetch_one(conn)
@@ -167,11 +167,13 @@ async fn a_daily_run_loads_the_active_symbols_and_benchmarks_and_records_its_suc
         .expect(0)
         .mount(&fmp)
         .await;
+    // A one-day look-back window: the run asks for the latest completed day alone.
     let config = etl_config(&database, &fmp, None, |f| {
         f.merge(("etl_benchmark_symbols", "SPY"))
+            .merge(("etl_lookback_days", 1))
     });
     let request = Request {
-        dates: Dates::Latest,
+        dates: Dates::CatchUp,
         symbols: None,
         provider: None,
     };
@@ -262,12 +264,12 @@ async fn a_changed_bar_is_updated_and_counted() {
     let fmp = MockServer::start().await;
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
-    run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
     fmp.reset().await;
     let corrected = fmp_body("AAPL", &["2025-01-14"]).replace("1000014", "1000015");
     fmp_serves(&fmp, "AAPL", json_body(corrected)).await;
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.finish.counts.updated, 1);
     assert_eq!(outcome.finish.counts.inserted, 0);
@@ -287,7 +289,7 @@ async fn a_429_is_retried_and_then_succeeds() {
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     assert_eq!(outcome.finish.counts.inserted, 1);
@@ -307,7 +309,7 @@ async fn retry_after_is_honoured_before_the_next_attempt() {
     let config = etl_config(&database, &fmp, None, |f| f);
     let started = std::time::Instant::now();
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded);
     // The backoff alone is at most 20 ms here; the second attempt waited for Retry-After.
@@ -335,7 +337,7 @@ async fn a_401_is_permanent_not_retried_and_stops_further_requests_to_the_provid
 
     let outcome = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL", "MSFT", "SPY"]),
+        request(Dates::CatchUp, &["AAPL", "MSFT", "SPY"]),
         options,
         std::future::pending(),
     )
@@ -385,7 +387,12 @@ async fn fmp_errors_in_a_200_body_send_the_symbols_to_polygon() {
     .await;
     let config = etl_config(&database, &fmp, Some(&polygon), |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    let outcome = run(
+        &config,
+        request(Dates::Day(d("2025-01-14")), &["AAPL"]),
+        noon(),
+    )
+    .await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     assert_eq!(outcome.finish.providers, ["fmp", "polygon"]);
@@ -446,7 +453,7 @@ async fn polygon_error_statuses_are_recorded_as_failures() {
     assert!(
         errors
             .iter()
-            .any(|e| e.starts_with("MSFT polygon refused: Polygon NOT_AUTHORIZED")),
+            .any(|e| e.starts_with("MSFT polygon not entitled: Polygon NOT_AUTHORIZED")),
         "{errors:?}"
     );
     assert!(
@@ -472,7 +479,7 @@ async fn a_request_that_times_out_is_retried_then_recorded() {
 
     let outcome = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL"]),
+        request(Dates::CatchUp, &["AAPL"]),
         options,
         std::future::pending(),
     )
@@ -518,7 +525,7 @@ async fn malformed_truncated_and_empty_answers_fail_their_symbols_only() {
     let outcome = run(
         &config,
         request(
-            Dates::Latest,
+            Dates::Day(d("2025-01-14")),
             &["GOOD", "HTML", "TRUNC", "EMPTY", "OBJ", "BROKEN"],
         ),
         noon(),
@@ -782,7 +789,7 @@ async fn a_run_left_running_is_marked_abandoned_by_the_next_run() {
     fmp_serves(&fmp, "AAPL", json_body(fmp_body("AAPL", &["2025-01-14"]))).await;
     let config = etl_config(&database, &fmp, None, |f| f);
 
-    run(&config, request(Dates::Latest, &["AAPL"]), noon()).await;
+    run(&config, request(Dates::CatchUp, &["AAPL"]), noon()).await;
 
     let record = run_row(&mut conn, left).await;
     assert_eq!(record["status"], "abandoned");
@@ -805,7 +812,7 @@ async fn a_run_while_another_holds_the_lock_is_refused_and_writes_nothing() {
 
     let in_process = etl::run(
         &config,
-        request(Dates::Latest, &["AAPL"]),
+        request(Dates::CatchUp, &["AAPL"]),
         options(noon()),
         std::future::pending(),
     )
@@ -1008,7 +1015,7 @@ async fn a_run_under_the_least_privileged_app_role_loads_and_records() {
     let app = crate::roles::as_user(&database, &roles.app);
     let config = etl_config(&app, &fmp, None, |f| f);
 
-    let outcome = run(&config, request(Dates::Latest, &["SPY"]), noon()).await;
+    let outcome = run(&config, request(Dates::CatchUp, &["SPY"]), noon()).await;
 
     assert_eq!(outcome.status(), Status::Succeeded, "{}", outcome.summary());
     let mut conn = connect(&database).await;

@@ -11,6 +11,8 @@ mod cors;
 mod database;
 mod errors;
 mod etl;
+mod etl_catchup;
+mod etl_refusals;
 mod etl_runs;
 mod health;
 mod helpers;

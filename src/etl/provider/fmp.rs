@@ -4,14 +4,15 @@
 //! endpoint answers a flat array, newest first, while the legacy `/api/v3/historical-price-full`
 //! wraps it as `{"symbol": .., "historical": [..]}`, and sources disagree on which one the
 //! stable path returns, so both are read; an unknown symbol is HTTP 200 with `[]` (or `{}`);
-//! errors are `{"Error Message": ..}`, sometimes with HTTP 200 (the daily "Limit Reach").
+//! errors are `{"Error Message": ..}`, sometimes with HTTP 200 (the daily "Limit Reach"), and
+//! [`super::errors`] decides what each means.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Number;
 use url::Url;
 
-use super::{first_byte, malformed, FetchError, RawBar};
+use super::{errors, first_byte, malformed, FetchError, RawBar};
 use crate::config::Secret;
 
 /// The request URL for `symbol`'s bars from `from` to `to`. It contains the key: hand it to
@@ -60,7 +61,7 @@ pub fn parse(symbol: &str, body: &[u8]) -> Result<Vec<RawBar>, FetchError> {
         Some(b'{') => {
             let object: Object = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
             if let Some(message) = object.error_message {
-                return Err(error(&message));
+                return Err(errors::fmp(200, &message));
             }
             object.historical.unwrap_or_default()
         }
@@ -71,17 +72,6 @@ pub fn parse(symbol: &str, body: &[u8]) -> Result<Vec<RawBar>, FetchError> {
         }
     };
     Ok(bars.into_iter().map(|bar| raw(symbol, bar)).collect())
-}
-
-/// FMP's error message as an error. Quota and key problems stop further requests to FMP.
-pub fn error(message: &str) -> FetchError {
-    let lower = message.to_ascii_lowercase();
-    let text = format!("FMP: {}", message.chars().take(200).collect::<String>());
-    if lower.contains("limit reach") || lower.contains("api key") || lower.contains("apikey") {
-        FetchError::Refused(text)
-    } else {
-        FetchError::Provider(text)
-    }
 }
 
 fn raw(symbol: &str, bar: Bar) -> RawBar {

@@ -2,8 +2,9 @@
 //!
 //! Parsers turn a response body into [`RawBar`]s (every field optional, numbers kept as the
 //! provider wrote them) or a [`FetchError`]; [`crate::etl::validate`] then decides which bars
-//! may be stored.
+//! may be stored. [`errors`] decides what every error answer of either provider means.
 
+pub mod errors;
 pub mod fmp;
 pub mod polygon;
 
@@ -40,10 +41,16 @@ pub struct RawBar {
 /// Why a request for bars gave none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
-    /// The provider refused the key or the plan (401, 402, 403, `NOT_AUTHORIZED`, FMP's
-    /// "Limit Reach"): not retried, and no further request goes to it during this run.
+    /// The provider refused the account: the key (401), the plan's quota (FMP's "Limit Reach"),
+    /// an endpoint the plan lacks. Not retried, and no further request goes to it during this
+    /// run (see [`errors`]).
     #[error("refused: {0}")]
     Refused(String),
+    /// The provider refused this request's data: a ticker or a timeframe outside the plan (FMP's
+    /// 402, Polygon's `NOT_AUTHORIZED`). Not retried; the symbol fails at this provider, which
+    /// keeps serving the others, and the other provider may still be asked for it.
+    #[error("not entitled: {0}")]
+    NotEntitled(String),
     /// 429, 5xx, a timeout or a reset connection, still failing after every retry.
     #[error("{0}")]
     Transient(String),

@@ -5,9 +5,10 @@
 //! Quirks: `t` is the bar's start in epoch milliseconds, dated here in America/New_York (a bar
 //! starting at 00:00 New York is 04:00 or 05:00 UTC, and the same instant is the previous day
 //! anywhere west of New York); "no data" is HTTP 200 without a `results` key; errors carry
-//! `status: "ERROR"` or `"NOT_AUTHORIZED"` with `error` or `message`; `next_url` points at the
-//! provider's own host, so it is re-based onto the configured base URL (a proxy or a test
-//! double) and the key, sent as a bearer header, is never part of it.
+//! `status: "ERROR"` or `"NOT_AUTHORIZED"` with `error` or `message` ([`super::errors`] decides
+//! what each means); `next_url` points at the provider's own host, so it is re-based onto the
+//! configured base URL (a proxy or a test double) and the key, sent as a bearer header, is never
+//! part of it.
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::America::New_York;
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Number;
 use url::Url;
 
-use super::{malformed, FetchError, RawBar};
+use super::{errors, malformed, FetchError, RawBar};
 
 /// One page of per-ticker aggregates, or a grouped day.
 #[derive(Debug, Default)]
@@ -89,7 +90,7 @@ pub fn parse(symbol: Option<&str>, body: &[u8], base: &Url) -> Result<Page, Fetc
                 .error
                 .or(response.message)
                 .unwrap_or_else(|| "no detail".to_owned());
-            return Err(error(status, &detail));
+            return Err(errors::polygon(200, Some(status), &detail));
         }
     }
     let bars = response
@@ -104,23 +105,6 @@ pub fn parse(symbol: Option<&str>, body: &[u8], base: &Url) -> Result<Page, Fetc
         .map(|next| rebase(next, base))
         .transpose()?;
     Ok(Page { bars, next })
-}
-
-/// A Polygon error status and its text as an error.
-pub fn error(status: &str, detail: &str) -> FetchError {
-    let text = format!(
-        "Polygon {status}: {}",
-        detail.chars().take(200).collect::<String>()
-    );
-    let lower = detail.to_ascii_lowercase();
-    if status == "NOT_AUTHORIZED" || lower.contains("api key") {
-        FetchError::Refused(text)
-    } else if lower.contains("maximum requests") {
-        // The plan's per-minute limit, reported in a 200 body: waiting helps.
-        FetchError::Transient(text)
-    } else {
-        FetchError::Provider(text)
-    }
 }
 
 /// `next` with its scheme, host and port replaced by `base`'s (path prefix kept), and any
@@ -239,7 +223,7 @@ mod tests {
         let unauthorized = br#"{"status":"NOT_AUTHORIZED","request_id":"z","message":"You are not entitled to this data. Please upgrade your plan."}"#;
         assert!(matches!(
             parse(Some("AAPL"), unauthorized, &base()),
-            Err(FetchError::Refused(_))
+            Err(FetchError::NotEntitled(_))
         ));
         let error = br#"{"status":"ERROR","request_id":"z","error":"You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue."}"#;
         assert!(matches!(
