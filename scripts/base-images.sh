@@ -3,13 +3,22 @@
 # compose file name, from Debian packages alone, for machines that reach a
 # Debian mirror and the Rust dist server but no container registry:
 #
-#   sigmasight/rust-builder:<rust>      ~ rust:<rust>-slim-trixie (+ musl-tools)
-#   sigmasight/distroless-static:nonroot ~ gcr.io/distroless/static-debian13:nonroot
+#   sigmasight/rust-builder:<rust>      ~ rust:<rust>-slim-trixie (+ python3-pip, both
+#                                          musl targets), for the host's architecture
+#   sigmasight/distroless-static:nonroot-amd64, :nonroot-arm64
+#                                       ~ gcr.io/distroless/static-debian13:nonroot, one per
+#                                         architecture; :nonroot is the host's
 #   sigmasight/postgres:15              ~ postgres:15 (the entrypoint subset we use)
 #
 # Each root file system starts from a debootstrap --variant=minbase tarball that
 # is made once per Debian suite and cached; the finished tree goes into Docker
 # with `docker import`. Images that already exist are skipped unless --force.
+#
+# The builder runs on the build machine's platform and cross-compiles (Dockerfile), so it is
+# needed for the host only; the runtime image is needed for each target. Distroless is data
+# only (passwd, CA bundle, tzdata, /tmp), the same files for every architecture, so the
+# arm64 one is that tree labelled arm64: a BuildKit build `FROM scratch` + COPY with
+# --platform (`docker import --platform` is ignored by Docker 20.10).
 #
 # Behind a TLS-intercepting proxy, pass its CA bundle with --ca-bundle (or
 # EXTRA_CA_BUNDLE): the certificates not already in Debian's bundle are
@@ -316,7 +325,8 @@ trust_extra_cas() {
 build_rust_builder() {
     local root="${work}/rust-builder"
     new_root "${BUILDER_SUITE}" "${root}"
-    apt_install "${root}" ca-certificates curl gcc libc6-dev musl-tools
+    # gcc links the host's build scripts; pip installs zig and cargo-zigbuild (Dockerfile).
+    apt_install "${root}" ca-certificates curl gcc libc6-dev python3-pip
     trust_extra_cas "${root}"
 
     # The official rust image's layout: rustup in /usr/local, world-writable so
@@ -334,10 +344,10 @@ build_rust_builder() {
             --profile minimal --default-toolchain "$2" --default-host "$3"
         rm rustup-init
         export RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH="/usr/local/cargo/bin:$PATH"
-        rustup target add "$4"
+        rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
         chmod -R a+w "$RUSTUP_HOME" "$CARGO_HOME"
         rustc --version && cargo --version
-    ' sh "${url}" "${rust_version}" "${host}" "${rust_arch}-unknown-linux-musl" >&2
+    ' sh "${url}" "${rust_version}" "${host}" >&2
 
     finish_root "${root}"
     import_root "${root}" "${rust_image}" \
@@ -410,11 +420,37 @@ EOF
     for pkg in base-files ca-certificates netbase tzdata; do record_package "${root}" "${stage}" "${pkg}"; done
 
     finish_root "${root}"
-    import_root "${stage}" "${distroless_image}" \
-        "ENV PATH=${CHROOT_PATH}" \
-        "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
-        "USER 65532:65532" \
-        "WORKDIR /home/nonroot"
+    local target
+    for target in amd64 arm64; do
+        build_data_image "${stage}" "${target}" "${distroless_image}-${target}"
+    done
+    docker tag "${distroless_image}-${arch}" "${distroless_image}"
+}
+
+# Builds the data-only tree $1 as an image for linux/$2 named $3: `FROM scratch` and COPY, so
+# the image's config names that architecture (docker import would say the host's). COPY makes
+# everything root's; the nonroot home comes in its own COPY, with its owner.
+build_data_image() {
+    local stage="$1" target="$2" image="$3"
+    local ctx="${work}/distroless-${target}"
+    mkdir -p "${ctx}"
+    cp -a "${stage}" "${ctx}/rootfs"
+    mkdir "${ctx}/home"
+    mv "${ctx}/rootfs/home/nonroot" "${ctx}/home/"
+    # dpkg's record of base-files names the architecture it was built for.
+    sed -i "s/^Architecture: ${arch}\$/Architecture: ${target}/" "${ctx}/rootfs/var/lib/dpkg/status.d/"*
+    cat >"${ctx}/Dockerfile" <<EOF
+FROM scratch
+COPY rootfs/ /
+COPY --chown=65532:65532 home/ /home/
+LABEL org.opencontainers.image.description="Local stand-in built by scripts/base-images.sh"
+ENV PATH=${CHROOT_PATH} SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+USER 65532:65532
+WORKDIR /home/nonroot
+EOF
+    DOCKER_BUILDKIT=1 docker build -q --platform "linux/${target}" -t "${image}" "${ctx}" >/dev/null
+    [[ $(docker image inspect -f '{{.Os}}/{{.Architecture}}' "${image}") == "linux/${target}" ]] ||
+        die "${image} is not a linux/${target} image"
 }
 
 # --- postgres ----------------------------------------------------------------
@@ -587,8 +623,9 @@ build_postgres() {
 verify_rust_builder() {
     docker run --rm "${rust_image}" sh -euc '
         rustc --version; cargo --version
-        rustup target list --installed | grep -q -- "-unknown-linux-musl"
-        command -v musl-gcc >/dev/null
+        rustup target list --installed | grep -q x86_64-unknown-linux-musl
+        rustup target list --installed | grep -q aarch64-unknown-linux-musl
+        command -v pip3 >/dev/null
         # crates.io through any TLS proxy whose CA was given with --ca-bundle.
         curl -fsS -o /dev/null https://index.crates.io/config.json && echo "crates.io index reachable"'
 }
@@ -626,6 +663,12 @@ EOF
     if docker run --rm --entrypoint /bin/sh "${distroless_image}" -c true >/dev/null 2>&1; then
         die "${distroless_image} has a shell"
     fi
+    local target
+    for target in amd64 arm64; do
+        [[ $(docker image inspect -f '{{.Architecture}}' "${distroless_image}-${target}") == "${target}" ]] ||
+            die "${distroless_image}-${target} is not a ${target} image"
+        echo "${distroless_image}-${target}: linux/${target}"
+    done
 }
 
 verify_postgres() {
@@ -666,13 +709,24 @@ verify_postgres() {
 
 # --- main --------------------------------------------------------------------
 
+# Whether every image that $1 makes exists (an older script made one distroless image only).
+built() {
+    case "$1" in
+        distroless-static)
+            image_exists "${distroless_image}" && image_exists "${distroless_image}-amd64" &&
+                image_exists "${distroless_image}-arm64"
+            ;;
+        *) image_exists "$(image_of "$1")" ;;
+    esac
+}
+
 build() {
     local what="$1" image="$2" started=${SECONDS} old=""
+    if built "${what}" && ! ${force}; then
+        log "${image} exists (use --force to rebuild)"
+        return
+    fi
     if image_exists "${image}"; then
-        if ! ${force}; then
-            log "${image} exists (use --force to rebuild)"
-            return
-        fi
         old="$(docker image inspect -f '{{.Id}}' "${image}")"
     fi
     log "building ${image}"

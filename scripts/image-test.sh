@@ -12,23 +12,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
+# shellcheck source=scripts/lib/image-test.sh
+source scripts/lib/image-test.sh
 
-MAX_IMAGE_BYTES=$((25 * 1000 * 1000))
+MAX_IMAGE_BYTES=$((15 * 1000 * 1000))
 RUN_ID="sigmasight-imgtest-$$"
 TAG="sigmasight-backend:$RUN_ID"
 PREV_COMMIT="prev-$$" # the previous release's revision label (short: rollback tags use 12 chars)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$RUN_ID.XXXXXX")
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
-check() { # check "description" command...
-  local description=$1
-  shift
-  if "$@"; then pass "$description"; else fail "$description"; fi
-}
-step() { printf '\n-- %s\n' "$*"; }
 
 cleanup() {
   docker rm -f "$RUN_ID-api" "$RUN_ID-pg" >/dev/null 2>&1 || true
@@ -47,53 +38,12 @@ POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:15@sha256:1b92e7a80c021647bf70f5d3eb66
 GIT_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 export GIT_COMMIT VERSION
+BUILD_DATE=$(commit_time iso 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+export BUILD_DATE
 build_args=(--build-arg "GIT_COMMIT=$GIT_COMMIT" --build-arg "VERSION=$VERSION"
-  --build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+  --build-arg "BUILD_DATE=$BUILD_DATE")
 [ -n "${RUST_IMAGE:-}" ] && build_args+=(--build-arg "RUST_IMAGE=$RUST_IMAGE")
 [ -n "${RUNTIME_IMAGE:-}" ] && build_args+=(--build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE")
-
-# Seconds since an earlier `date +%s.%N`.
-since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
-
-# within SECONDS command...: retries the command once a second until it succeeds, at most SECONDS.
-within() {
-  local seconds=$1
-  shift
-  for _ in $(seq 1 "$seconds"); do
-    "$@" && return 0
-    sleep 1
-  done
-  return 1
-}
-
-# status_within SECONDS URL: polls URL until it answers 200, at most SECONDS; prints the last status.
-status_within() {
-  local code=""
-  for _ in $(seq 1 "$1"); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$2" || true)
-    [ "$code" = 200 ] && break
-    sleep 1
-  done
-  echo "$code"
-}
-
-# A copy of the checkout to build from, so the test can change a file without touching the
-# tree; .dockerignore then picks the context out of it exactly as in a normal build.
-copy_context() {
-  mkdir -p "$1"
-  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$1"
-  else
-    tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$1"
-  fi
-  # The git files the build reads its commit from (.dockerignore lets in only these), so the
-  # copy's build records the same commit as a build of the checkout, and reuses its layers.
-  if [ -d .git ]; then
-    local git_files=(.git/HEAD .git/refs/heads)
-    [ -f .git/packed-refs ] && git_files+=(.git/packed-refs)
-    tar -cf - "${git_files[@]}" | tar -xf - -C "$1"
-  fi
-}
 
 # --- build --------------------------------------------------------------------------------
 step "build"
@@ -126,7 +76,7 @@ for label in source created; do
 done
 size=$(inspect '{{.Size}}')
 echo "image size: $size bytes ($(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1e6 }') MB uncompressed)"
-check "image is at most 25 MB" [ "$size" -le "$MAX_IMAGE_BYTES" ]
+check "image is at most 15 MB" [ "$size" -le "$MAX_IMAGE_BYTES" ]
 
 container=$(docker create "$TAG")
 docker export "$container" | tar -tf - | sed 's|^\./||' >"$WORK/files"

@@ -15,10 +15,26 @@ else
 fi
 
 # BASE_IMAGES=local: builds the stand-ins of scripts/base-images.sh where no registry is
-# reachable, and names them in RUST_IMAGE, RUNTIME_IMAGE and POSTGRES_IMAGE for what follows.
+# reachable, and names them in RUST_IMAGE, RUNTIME_IMAGE (the host's architecture),
+# RUNTIME_IMAGE_AMD64, RUNTIME_IMAGE_ARM64 and POSTGRES_IMAGE for what follows. A local
+# image has one architecture per tag, where the registry's distroless is one index for all.
+# IMAGE_PREFIX (base-images.sh's, default sigmasight) names another set of stand-ins.
 use_local_base_images() {
-  export RUST_IMAGE=sigmasight/rust-builder:1.95.0
-  export RUNTIME_IMAGE=sigmasight/distroless-static:nonroot
-  export POSTGRES_IMAGE=sigmasight/postgres:15
-  scripts/base-images.sh ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
+  local prefix=${IMAGE_PREFIX:-sigmasight}
+  export RUST_IMAGE=$prefix/rust-builder:1.95.0
+  export RUNTIME_IMAGE=$prefix/distroless-static:nonroot
+  export RUNTIME_IMAGE_AMD64=$prefix/distroless-static:nonroot-amd64
+  export RUNTIME_IMAGE_ARM64=$prefix/distroless-static:nonroot-arm64
+  export POSTGRES_IMAGE=$prefix/postgres:15
+  scripts/base-images.sh --prefix "$prefix" ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
+}
+
+# commit_time iso|epoch [REV]: the commit's time (committer date), as the image's `created`
+# label wants it (UTC) or as SOURCE_DATE_EPOCH. A build of one commit then carries the same
+# date wherever and whenever it runs.
+commit_time() {
+  case "$1" in
+    epoch) git log -1 --format=%ct "${2:-HEAD}" ;;
+    iso) TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd "${2:-HEAD}" ;;
+  esac
 }
