@@ -52,6 +52,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 ARG TARGETARCH
+# Unset in every normal build. check-reproducible.sh --keep-tools gives each of its builds a
+# new value, so the cook and the build run from nothing while the tools' layers are reused.
+ARG REPRO_BUILD
 # The cook and the build must see the same target, profile, flags and environment; any
 # difference makes cargo rebuild every dependency and silently throws the cached layer away.
 # --remap-path-prefix: no path of the build machine (cargo's registry, this directory) is left

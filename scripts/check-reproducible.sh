@@ -5,13 +5,18 @@
 #   scripts/check-reproducible.sh --platform linux/arm64   # one architecture (CI's matrix)
 #   scripts/check-reproducible.sh --commit v1.4.2          # another commit
 #   BASE_IMAGES=local scripts/check-reproducible.sh        # the builder stand-in (offline)
+#   scripts/check-reproducible.sh --keep-tools             # reuse the tools' cached layers
 #
 # Each build exports the commit with `git archive` into a directory of its own (so the two
 # builds run from different paths) and builds the Dockerfile's `binary` stage with
-# --no-cache: nothing from an earlier build is reused, the tools included. Both builds get
-# the commit (GIT_COMMIT), its time as SOURCE_DATE_EPOCH and as BUILD_DATE, nothing else of
-# this machine. The script prints each binary's sha256 and exits 1 if they differ (the two
-# binaries are then kept, and the first differing bytes shown), 2 on a usage error.
+# --no-cache: nothing from an earlier build is reused, the tools included. --keep-tools
+# reuses the chef stage's cached layers (zig, cargo-zigbuild, cargo-chef, cargo-auditable,
+# the Rust targets: the same files for both builds) and gives each build a new REPRO_BUILD,
+# so the cook and the build still run from nothing; quicker where the tools are cached
+# already. Both builds get the commit (GIT_COMMIT), its time as SOURCE_DATE_EPOCH and as
+# BUILD_DATE, nothing else of this machine. The script prints each binary's sha256 and exits
+# 1 if they differ (the two binaries are then kept, and the first differing bytes shown), 2
+# on a usage error.
 #
 # Each build is a cold release build (fat LTO): about 10 to 15 minutes on two cores, so CI
 # runs this in the GitHub workflow's `reproducible` job, not in .ci/run (docs/ci.md).
@@ -22,13 +27,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib/docker.sh
 
 usage() {
-  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 platforms=()
 commit=HEAD
+keep_tools=false
 while [ $# -gt 0 ]; do
   case "$1" in
+    --keep-tools) keep_tools=true ;;
     --platform)
       [ $# -ge 2 ] || { usage >&2; exit 2; }
       platforms+=("$2")
@@ -69,7 +76,7 @@ keep=false
 cleanup() { $keep || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-echo "commit $full_commit, SOURCE_DATE_EPOCH=$epoch ($build_date)"
+echo "commit $full_commit, SOURCE_DATE_EPOCH=$epoch ($build_date)$($keep_tools && echo ', tools from the cache')"
 mismatch=0
 for platform in "${platforms[@]}"; do
   arch=${platform#linux/}
@@ -80,7 +87,12 @@ for platform in "${platforms[@]}"; do
     mkdir -p "$src"
     git archive --format=tar "$full_commit" | tar -xf - -C "$src"
     started=$SECONDS
-    if ! docker build --progress=plain --no-cache --platform "$platform" "${build_args[@]}" \
+    if $keep_tools; then
+      fresh=(--build-arg "REPRO_BUILD=$arch-$n-$(date +%s%N)")
+    else
+      fresh=(--no-cache)
+    fi
+    if ! docker build --progress=plain "${fresh[@]}" --platform "$platform" "${build_args[@]}" \
       --target binary --output "type=local,dest=$WORK/out-$arch-$n" "$src" >"$WORK/build-$arch-$n.log" 2>&1; then
       tail -n 40 "$WORK/build-$arch-$n.log"
       echo "check-reproducible: build $n for $platform failed" >&2
