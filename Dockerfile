@@ -77,11 +77,12 @@ COPY . .
 # records GIT_COMMIT if given, else Railway's RAILWAY_GIT_COMMIT_SHA (Railway passes its build
 # variables only to the ARGs a Dockerfile declares), else the commit named by the context's
 # .git/HEAD and refs (.dockerignore), so `docker compose up --build` records it too.
-# SOURCE_DATE_EPOCH (the commit's time, from CI and check-reproducible.sh) is in the build's
-# environment for any tool that would otherwise stamp the current time; today nothing does.
+# SOURCE_DATE_EPOCH is not declared on purpose: BuildKit reads the build argument itself (the
+# image's timestamps, with buildx), nothing in this build stamps a time, and in cargo's
+# environment it made the build recompile ring, mimalloc and what depends on them instead of
+# reusing the cooked layer (seen with check-reproducible.sh).
 ARG GIT_COMMIT=unknown
 ARG RAILWAY_GIT_COMMIT_SHA=""
-ARG SOURCE_DATE_EPOCH
 # `cargo auditable` embeds the dependency list in the binary, so image scanners (trivy, grype)
 # see the Rust crates inside a static binary; without it they see none and pass for the
 # wrong reason. It wraps cargo-zigbuild as it wraps `cargo build`: it runs `cargo zigbuild`
