@@ -57,10 +57,15 @@ ARG TARGETARCH
 ARG REPRO_BUILD
 # The cook and the build must see the same target, profile, flags and environment; any
 # difference makes cargo rebuild every dependency and silently throws the cached layer away.
-# --remap-path-prefix: no path of the build machine (cargo's registry, this directory) is left
-# in the binary's panic messages, one condition of a reproducible binary (check-reproducible.sh).
+# A reproducible binary (check-reproducible.sh): --remap-path-prefix leaves no path of the
+# build machine (cargo's registry, this directory) in the panic messages; SOURCE_DATE_EPOCH
+# makes zig's clang expand __DATE__ and __TIME__ to that time instead of the clock's (mimalloc
+# embeds them). It is a constant, not the commit's time: the C code is compiled in the cook,
+# whose layer must not change with each commit. The image's timestamps and its `created`
+# label come from the commit (the BUILD_DATE and SOURCE_DATE_EPOCH build arguments).
 ENV CARGO_INCREMENTAL=0 \
     SQLX_OFFLINE=true \
+    SOURCE_DATE_EPOCH=0 \
     RUSTFLAGS="--remap-path-prefix=${CARGO_HOME}=/cargo --remap-path-prefix=/app=/build"
 RUN case "${TARGETARCH}" in \
         amd64) echo x86_64-unknown-linux-musl ;; \
@@ -77,10 +82,10 @@ COPY . .
 # records GIT_COMMIT if given, else Railway's RAILWAY_GIT_COMMIT_SHA (Railway passes its build
 # variables only to the ARGs a Dockerfile declares), else the commit named by the context's
 # .git/HEAD and refs (.dockerignore), so `docker compose up --build` records it too.
-# SOURCE_DATE_EPOCH is not declared on purpose: BuildKit reads the build argument itself (the
-# image's timestamps, with buildx), nothing in this build stamps a time, and in cargo's
-# environment it made the build recompile ring, mimalloc and what depends on them instead of
-# reusing the cooked layer (seen with check-reproducible.sh).
+# The SOURCE_DATE_EPOCH build argument is not declared on purpose: BuildKit reads it itself (the
+# image's timestamps, with buildx), and as an ARG here it would replace the constant above
+# in the build but not in the cook, so cargo would recompile ring, mimalloc and what depends on
+# them instead of reusing the cooked layer (seen with check-reproducible.sh).
 ARG GIT_COMMIT=unknown
 ARG RAILWAY_GIT_COMMIT_SHA=""
 # `cargo auditable` embeds the dependency list in the binary, so image scanners (trivy, grype)
