@@ -61,10 +61,13 @@ pub enum Command {
     /// Create or disable API users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Load demo data: a demo user, portfolios with positions, and the symbols they hold.
+    /// Load demo data: a demo user, portfolios with positions, the symbols they hold, and a
+    /// year of synthetic daily bars for them.
     ///
     /// Idempotent. The demo user (demo@example.com) gets DEMO_PASSWORD if set, else a random
-    /// password printed once, when it is created; a re-run changes nothing that exists.
+    /// password printed once, when it is created; a re-run changes nothing that exists. The
+    /// bars are made up (source 'demo'), written only where no bar is stored, and replaced by
+    /// the ETL's bars from a real provider.
     Seed(SeedArgs),
 }
 
@@ -380,7 +383,7 @@ pub async fn seed(_args: SeedArgs) -> Result<(), Failure> {
         Err(_) => None,
     };
     let from_env = chosen.is_some();
-    let outcome = seed::demo(&db::pool(&config), chosen)
+    let outcome = seed::demo(&db::pool(&config), chosen, chrono::Utc::now())
         .await
         .map_err(|e| e.context("seeding failed"))?;
     match outcome.new_password {
@@ -400,6 +403,12 @@ pub async fn seed(_args: SeedArgs) -> Result<(), Failure> {
     println!(
         "sigmasight: {} demo portfolio(s) created",
         outcome.portfolios_created
+    );
+    let (from, to) = outcome.bars_window;
+    println!(
+        "sigmasight: {} synthetic demo bar(s) written for {from} to {to} (source 'demo'; \
+         days already stored, from any source, left alone)",
+        outcome.bars_written
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ mod config;
 mod connections;
 mod cors;
 mod database;
+mod demo;
 mod errors;
 mod etl;
 mod etl_catchup;
