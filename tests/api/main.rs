@@ -13,6 +13,7 @@ mod demo;
 mod errors;
 mod etl;
 mod etl_catchup;
+mod etl_csv;
 mod etl_refusals;
 mod etl_runs;
 mod health;
