@@ -404,3 +404,47 @@ async fn usage_errors_name_the_flag_exit_2_and_record_no_run() {
     assert!(stderr(&other).contains("--file: only with --provider csv"));
     assert!(runs(&mut connect(&database).await).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_truncated_gzip_loads_what_came_before_and_the_run_is_partial() {
+    let database = migrated_database().await;
+    let rows: String = (0..20_000)
+        .map(|i| format!("S{:04},2025-01-14,1,2,1,1.5,{}\n", i, 100 + i))
+        .collect();
+    let whole = gzip(&format!("symbol,date,open,high,low,close,volume\n{rows}"));
+    let truncated = &whole[..whole.len() * 3 / 4];
+
+    let output = import(&database, &["--file", "-"], truncated);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let mut conn = connect(&database).await;
+    let run = &runs(&mut conn).await[0];
+    assert_eq!(run["status"], "partial");
+    let loaded = run["rows_inserted"].as_i64().unwrap();
+    assert!(loaded > 0 && loaded < 20_000, "{loaded}");
+    assert!(
+        run["error_summary"]
+            .as_str()
+            .unwrap()
+            .contains("reading the file failed at line"),
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_whose_every_row_is_rejected_fails_with_exit_1() {
+    let database = migrated_database().await;
+    let text = "Date,Open,High,Low,Close,Adj Close,Volume\n2025-01-18,1,2,1,1.5,1.5,10\n";
+
+    let output = import(
+        &database,
+        &["--file", "-", "--symbols", "X"],
+        text.as_bytes(),
+    );
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let run = &runs(&mut connect(&database).await).await[0];
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["rows_rejected"], 1);
+    assert_eq!(run["date_from"], Value::Null);
+}
