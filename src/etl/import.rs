@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::postgres::PgPoolOptions;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::load::{self, Message};
 use super::runs::{self, Failure, Finish, Status};
@@ -395,6 +395,8 @@ impl Reading {
 
 /// Shows progress: a bar on a terminal, else a log line every [`PROGRESS_EVERY`].
 struct Progress {
+    /// Rows read so far, for whoever cannot wait for the reader's report.
+    rows: Arc<AtomicU64>,
     mode: ProgressMode,
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
@@ -421,6 +423,7 @@ impl Progress {
         });
         let now = Instant::now();
         Self {
+            rows: Arc::new(AtomicU64::new(0)),
             mode,
             bar,
             started: now,
@@ -440,6 +443,7 @@ impl Progress {
     }
 
     fn update(&mut self, rows: u64) {
+        self.rows.store(rows, Ordering::Relaxed);
         let bytes = self.bytes_read.load(Ordering::Relaxed);
         match &self.bar {
             Some(bar) => {
@@ -629,9 +633,23 @@ where
     // Reading stdin blocks: the header too is read off the async threads. Errors here (no such
     // file, an unknown column) are usage errors, before the lock or any row of etl_run.
     let progress_mode = request.progress;
-    let opened = tokio::task::spawn_blocking(move || open(&request))
-        .await
-        .map_err(|e| EtlError::Usage(format!("--file: {e}")))??;
+    let (opened_tx, opened) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("csv-open".to_owned())
+        .spawn(move || {
+            let _ = opened_tx.send(open(&request));
+        })
+        .map_err(|e| EtlError::Usage(format!("--file: cannot start reading: {e}")))?;
+    let mut shutdown = Box::pin(shutdown);
+    let opened = tokio::select! {
+        opened = opened => opened
+            .map_err(|_| EtlError::Usage("--file: reading the header stopped".to_owned()))??,
+        () = &mut shutdown => {
+            return Err(EtlError::Usage(
+                "--file: cancelled by a shutdown signal before the header was read".to_owned(),
+            ))
+        }
+    };
 
     let Some(lock) = runs::Lock::try_acquire(&config.database_url.connect_options()).await? else {
         return Err(EtlError::Locked);
@@ -659,7 +677,7 @@ async fn locked<F>(
     opened: Opened,
     today: NaiveDate,
     progress_mode: ProgressMode,
-    shutdown: F,
+    mut shutdown: std::pin::Pin<Box<F>>,
 ) -> Result<Outcome, EtlError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -680,28 +698,72 @@ where
         "csv import started"
     );
 
+    // The reader is a thread of its own, not a blocking task of the runtime: a read of standard
+    // input can block for good (a producer that stalls), and the process must still end on a
+    // shutdown signal, which it could not while the runtime waited for a blocking task.
     let cancelled = Arc::new(AtomicBool::new(false));
-    let watcher = {
+    let mut progress = Progress::new(progress_mode, opened.bytes_read.clone(), opened.size);
+    let rows_read = progress.rows.clone();
+    let (rows_tx, mut rows) = mpsc::channel::<Message>(8);
+    let (done_tx, done) = oneshot::channel();
+    {
         let cancelled = cancelled.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancelled.store(true, Ordering::Relaxed);
-        })
-    };
+        std::thread::Builder::new()
+            .name("csv-reader".to_owned())
+            .spawn(move || {
+                let _ = done_tx.send(read_rows(
+                    opened,
+                    today,
+                    &rows_tx,
+                    &cancelled,
+                    &mut progress,
+                ));
+            })
+            .map_err(|e| EtlError::Usage(format!("--file: cannot start reading: {e}")))?;
+    }
     let (tx, rx) = mpsc::channel(8);
     let loader = tokio::spawn(load::consume(db.clone(), rx, config.etl.batch_size));
-    let reader = {
-        let cancelled = cancelled.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut progress = Progress::new(progress_mode, opened.bytes_read.clone(), opened.size);
-            read_rows(opened, today, &tx, &cancelled, &mut progress)
+    // Forwarded to the loader until the reader is done or a shutdown signal arrives; then what
+    // the reader already sent is written, and the loader ends.
+    let signalled = loop {
+        tokio::select! {
+            message = rows.recv() => {
+                let Some(message) = message else { break false };
+                if tx.send(message).await.is_err() {
+                    break false;
+                }
+            }
+            () = &mut shutdown => break true,
+        }
+    };
+    if signalled {
+        cancelled.store(true, Ordering::Relaxed);
+        rows.close();
+        while let Ok(message) = rows.try_recv() {
+            if tx.send(message).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let loaded = loader.await;
+    let read = if signalled {
+        // The reader stops at its next chunk; one blocked on a read is left behind (the
+        // process ends without it), and its counts of rows and rejects with it.
+        match tokio::time::timeout(Duration::from_secs(2), done).await {
+            Ok(Ok(read)) => read,
+            _ => Reading {
+                cancelled: true,
+                rows: rows_read.load(Ordering::Relaxed),
+                ..Reading::default()
+            },
+        }
+    } else {
+        done.await.unwrap_or_else(|_| Reading {
+            error: Some("the reader stopped without a word".to_owned()),
+            ..Reading::default()
         })
     };
-    let read = reader.await;
-    let loaded = loader.await;
-    watcher.abort();
-
-    let read = read.map_err(|e| EtlError::Usage(format!("--file: reading stopped: {e}")))?;
     let (counts, load_error) = match loaded {
         Ok(Ok(counts)) => (counts, None),
         Ok(Err(error)) => (load::Counts::default(), Some(error.to_string())),

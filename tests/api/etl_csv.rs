@@ -448,3 +448,63 @@ async fn a_file_whose_every_row_is_rejected_fails_with_exit_1() {
     assert_eq!(run["rows_rejected"], 1);
     assert_eq!(run["date_from"], Value::Null);
 }
+
+#[tokio::test]
+async fn sigterm_while_standard_input_stalls_commits_what_was_sent_and_records_cancelled() {
+    use tokio::io::AsyncWriteExt;
+    let database = migrated_database().await;
+    let mut child = tokio::process::Command::new(binary())
+        .args(["etl", "--provider", "csv", "--file", "-"])
+        .env_clear()
+        .env("DATABASE_URL", &database)
+        .env("ETL_BATCH_SIZE", "1000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // 3,000 rows, then nothing: the producer stalls with the pipe still open.
+    let rows: String = (0..3000)
+        .map(|i| format!("S{i:04},2025-01-14,1,2,1,1.5,10\n"))
+        .collect();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("symbol,date,open,high,low,close,volume\n{rows}").as_bytes())
+        .await
+        .unwrap();
+    let mut conn = connect(&database).await;
+    let committed = crate::helpers::poll(std::time::Duration::from_secs(20), || {
+        let database = database.clone();
+        async move {
+            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_prices")
+                .fetch_one(&mut connect(&database).await)
+                .await
+                .unwrap();
+            stored >= 1000
+        }
+    })
+    .await;
+    assert!(committed, "no batch was committed");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("the import ends although its input never does")
+        .unwrap();
+
+    assert_eq!(status.code(), Some(5));
+    let run = &runs(&mut conn).await[0];
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_prices")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "cancelled");
+    assert!(stored >= 1000, "{stored}");
+    assert_eq!(run["rows_inserted"], stored);
+    drop(stdin);
+}
