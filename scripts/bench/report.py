@@ -54,7 +54,8 @@ def evaluate(f: dict) -> list[dict]:
             rate = csv[key]["rows_per_s"]
             check(f"CSV import {'load' if key == 'first' else 'rerun'} >= 100,000 rows/s", f"{rate:,} rows/s", rate >= 100_000)
         rss = max(csv[key]["peak_rss_kb"] for key in ("first", "rerun"))
-        check("CSV import peak RSS <= 64 MiB (it streams)", f"{mib(rss)} for a {mb(csv['file_bytes'])} file", rss <= 64 * 1024)
+        check("CSV import peak RSS <= 100 MiB, whatever the file's size (it streams)", f"{mib(rss)} for a {mb(csv['file_bytes'])} file",
+              rss <= 100 * 1024)
     docker = f.get("docker")
     if docker and "rebuild_s" in docker and "cold_build_s" in docker:
         ratio = docker["rebuild_s"] / docker["cold_build_s"]

@@ -548,7 +548,8 @@ fn read_rows(
         }
         read.rows += 1;
         if record.iter().all(<[u8]>::is_empty) {
-            // A blank line (or a row of empty fields) is not a bar; say so rather than skip it.
+            // A row of empty fields (`,,,,`) is not a bar: said, not skipped. (The reader skips
+            // blank lines itself.)
             read.reject(line, "", None, "the row is empty");
             continue;
         }
