@@ -605,7 +605,8 @@ fn read_rows(
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             if loader.blocking_send(Message::Bars(full)).is_err() {
-                // The loader failed; its error says why.
+                // Cancelled, or the loader failed (its error says why).
+                read.cancelled = cancelled.load(Ordering::Relaxed);
                 return read;
             }
         }
@@ -752,7 +753,11 @@ where
         // The reader stops at its next chunk; one blocked on a read is left behind (the
         // process ends without it), and its counts of rows and rejects with it.
         match tokio::time::timeout(Duration::from_secs(2), done).await {
-            Ok(Ok(read)) => read,
+            // It may have stopped on the closed channel before it saw the flag.
+            Ok(Ok(read)) => Reading {
+                cancelled: true,
+                ..read
+            },
             _ => Reading {
                 cancelled: true,
                 rows: rows_read.load(Ordering::Relaxed),
