@@ -1,6 +1,7 @@
 //! The command line: subcommands, and the glue from each to the library (load the
 //! configuration, start logging, call the module, turn the outcome into an exit code).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
@@ -50,8 +51,12 @@ pub enum Command {
     /// symbols held in positions, and ETL_BENCHMARK_SYMBOLS. FMP is asked first
     /// (ETL_PRIMARY_PROVIDER), Polygon for what FMP could not supply. It never migrates.
     ///
+    /// `--provider csv --file PATH|-` imports a CSV file (or standard input, gzip accepted)
+    /// instead: the long layout (symbol,date,open,high,low,close,[adj close],volume) or the
+    /// per-symbol one (Date,Open,High,Low,Close,Adj Close,Volume) with --symbols X.
+    ///
     /// Exit codes: 0 succeeded; 1 failed; 2 configuration or usage error; 3 partial (some
-    /// symbols not supplied); 4 another run holds the lock (nothing written); 5 cancelled by
+    /// symbols not supplied, or some CSV rows rejected); 4 another run holds the lock (nothing written); 5 cancelled by
     /// SIGTERM or SIGINT (the current batch committed, the run recorded as cancelled).
     #[command(
         after_help = "Exit codes: 0 succeeded, 1 failed, 2 configuration or usage error, \
@@ -61,10 +66,13 @@ pub enum Command {
     /// Create or disable API users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Load demo data: a demo user, portfolios with positions, and the symbols they hold.
+    /// Load demo data: a demo user, portfolios with positions, the symbols they hold, and a
+    /// year of synthetic daily bars for them.
     ///
     /// Idempotent. The demo user (demo@example.com) gets DEMO_PASSWORD if set, else a random
-    /// password printed once, when it is created; a re-run changes nothing that exists.
+    /// password printed once, when it is created; a re-run changes nothing that exists. The
+    /// bars are made up (source 'demo'), written only where no bar is stored, and replaced by
+    /// the ETL's bars from a real provider.
     Seed(SeedArgs),
 }
 
@@ -113,9 +121,24 @@ pub struct EtlArgs {
     /// Load these symbols (comma-separated) instead of the tracked universe.
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     pub symbols: Option<Vec<String>>,
-    /// Ask this provider first (the other remains the fallback when its key is set).
+    /// Ask this provider first (the other remains the fallback when its key is set), or `csv`
+    /// to import the file named by --file instead.
     #[arg(long, value_enum)]
-    pub provider: Option<Provider>,
+    pub provider: Option<ProviderArg>,
+    /// With --provider csv: the CSV file to import (gzip accepted), or - for standard input.
+    #[arg(long, value_name = "PATH|-")]
+    pub file: Option<String>,
+}
+
+/// The values of `etl --provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderArg {
+    /// Financial Modeling Prep first.
+    Fmp,
+    /// Polygon first.
+    Polygon,
+    /// No provider: import the CSV file named by --file (docs/etl.md, "CSV import").
+    Csv,
 }
 
 /// Exit code for a configuration error.
@@ -241,6 +264,17 @@ pub async fn migrate() -> Result<(), Failure> {
 /// code per outcome.
 pub async fn etl(args: EtlArgs) -> Result<(), Failure> {
     let config = load()?;
+    let provider = match args.provider {
+        Some(ProviderArg::Csv) => return import(&config, args).await,
+        _ if args.file.is_some() => {
+            return Err(Failure::Usage(
+                "--file: only with --provider csv, which imports it".to_owned(),
+            ))
+        }
+        Some(ProviderArg::Fmp) => Some(Provider::Fmp),
+        Some(ProviderArg::Polygon) => Some(Provider::Polygon),
+        None => None,
+    };
     let dates = match (args.date, args.from, args.to) {
         (Some(day), _, _) => Dates::Day(day),
         (None, Some(from), Some(to)) => Dates::Range(from, to),
@@ -249,10 +283,44 @@ pub async fn etl(args: EtlArgs) -> Result<(), Failure> {
     let request = etl::Request {
         dates,
         symbols: args.symbols,
-        provider: args.provider,
+        provider,
     };
     let options = etl::Options::from_config(&config);
-    match etl::run(&config, request, options, shutdown::signal()).await {
+    report(etl::run(&config, request, options, shutdown::signal()).await)
+}
+
+/// `sigmasight etl --provider csv --file PATH|-`.
+async fn import(config: &Config, args: EtlArgs) -> Result<(), Failure> {
+    let Some(file) = args.file else {
+        return Err(Failure::Usage(
+            "--file: required with --provider csv (a CSV file, gzip accepted, or - for standard \
+             input)"
+                .to_owned(),
+        ));
+    };
+    if args.date.is_some() || args.from.is_some() {
+        return Err(Failure::Usage(
+            "--date, --from and --to do not apply to --provider csv: each row names its date"
+                .to_owned(),
+        ));
+    }
+    // A bar on a terminal; elsewhere (a pipe, a log shipper) a progress log line.
+    let progress = if std::io::stderr().is_terminal() {
+        etl::import::ProgressMode::Bar
+    } else {
+        etl::import::ProgressMode::Log
+    };
+    let request = etl::import::Request {
+        input: etl::import::Input::parse(&file),
+        symbols: args.symbols,
+        progress,
+    };
+    report(etl::import::run(config, request, chrono::Utc::now(), shutdown::signal()).await)
+}
+
+/// A run's outcome as one summary line on stdout (and as a JSON log line), and its exit code.
+fn report(result: Result<etl::Outcome, EtlError>) -> Result<(), Failure> {
+    match result {
         Ok(outcome) => {
             let f = &outcome.finish;
             tracing::info!(
@@ -380,7 +448,7 @@ pub async fn seed(_args: SeedArgs) -> Result<(), Failure> {
         Err(_) => None,
     };
     let from_env = chosen.is_some();
-    let outcome = seed::demo(&db::pool(&config), chosen)
+    let outcome = seed::demo(&db::pool(&config), chosen, chrono::Utc::now())
         .await
         .map_err(|e| e.context("seeding failed"))?;
     match outcome.new_password {
@@ -400,6 +468,12 @@ pub async fn seed(_args: SeedArgs) -> Result<(), Failure> {
     println!(
         "sigmasight: {} demo portfolio(s) created",
         outcome.portfolios_created
+    );
+    let (from, to) = outcome.bars_window;
+    println!(
+        "sigmasight: {} synthetic demo bar(s) written for {from} to {to} (source 'demo'; \
+         days already stored, from any source, left alone)",
+        outcome.bars_written
     );
     Ok(())
 }

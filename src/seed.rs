@@ -1,5 +1,8 @@
-//! `sigmasight seed --demo`: a demo user, two portfolios with positions, and the symbols they
-//! hold, so a fresh deployment has something to show. Idempotent: what exists is left alone.
+//! `sigmasight seed --demo`: a demo user, two portfolios with positions, the symbols they hold,
+//! and a year of synthetic daily bars for those symbols ([`bars`]), so a fresh deployment has
+//! something to show. Idempotent: what exists is left alone.
+
+pub mod bars;
 
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -9,13 +12,51 @@ use crate::auth::{password, users, Role};
 /// The demo account's email (a reserved domain: it can never be someone's real address).
 pub const DEMO_EMAIL: &str = "demo@example.com";
 
+/// A symbol the demo tracks, and what its synthetic bars look like.
+#[derive(Debug)]
+pub struct DemoSymbol {
+    /// The ticker.
+    pub symbol: &'static str,
+    /// Its name in `symbols`.
+    pub name: &'static str,
+    /// The synthetic price level on the walk's first day (2020-01-02), in whole dollars.
+    pub level: u32,
+    /// The typical daily volume of its synthetic bars.
+    pub volume: i64,
+}
+
 /// Symbols the demo tracks.
-const DEMO_SYMBOLS: &[(&str, &str)] = &[
-    ("AAPL", "Apple Inc."),
-    ("MSFT", "Microsoft Corporation"),
-    ("NVDA", "NVIDIA Corporation"),
-    ("BRK.B", "Berkshire Hathaway Inc. Class B"),
-    ("SPY", "SPDR S&P 500 ETF Trust"),
+pub const DEMO_SYMBOLS: &[DemoSymbol] = &[
+    DemoSymbol {
+        symbol: "AAPL",
+        name: "Apple Inc.",
+        level: 75,
+        volume: 90_000_000,
+    },
+    DemoSymbol {
+        symbol: "MSFT",
+        name: "Microsoft Corporation",
+        level: 160,
+        volume: 25_000_000,
+    },
+    DemoSymbol {
+        symbol: "NVDA",
+        name: "NVIDIA Corporation",
+        level: 6,
+        volume: 400_000_000,
+    },
+    DemoSymbol {
+        symbol: "BRK.B",
+        name: "Berkshire Hathaway Inc. Class B",
+        level: 225,
+        volume: 4_000_000,
+    },
+    DemoSymbol {
+        symbol: "SPY",
+        name: "SPDR S&P 500 ETF Trust",
+        level: 325,
+        volume: 70_000_000,
+    },
 ];
 
 /// A demo position: symbol, quantity, cost per share, opening date (decimals as text, exact).
@@ -48,11 +89,20 @@ pub struct Outcome {
     pub new_password: Option<String>,
     /// Portfolios created by this run.
     pub portfolios_created: usize,
+    /// Synthetic bars written by this run (none where a bar was already stored).
+    pub bars_written: u64,
+    /// The first and last day of the synthetic bars.
+    pub bars_window: (chrono::NaiveDate, chrono::NaiveDate),
 }
 
-/// Seeds the demo data. `password` is the demo user's password when the user is created; a
+/// Seeds the demo data, with the year of synthetic bars that ends with the latest trading day
+/// completed at `now`. `password` is the demo user's password when the user is created; a
 /// random one is made when it is `None`.
-pub async fn demo(db: &PgPool, password: Option<String>) -> anyhow::Result<Outcome> {
+pub async fn demo(
+    db: &PgPool,
+    password: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Outcome> {
     let new_password = match users::by_email(db, DEMO_EMAIL).await? {
         Some(_) => None,
         None => {
@@ -73,10 +123,10 @@ pub async fn demo(db: &PgPool, password: Option<String>) -> anyhow::Result<Outco
         .ok_or_else(|| anyhow::anyhow!("the demo user vanished while seeding"))?;
 
     let mut tx = db.begin().await?;
-    for (symbol, name) in DEMO_SYMBOLS {
+    for symbol in DEMO_SYMBOLS {
         sqlx::query("INSERT INTO symbols (symbol, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(symbol)
-            .bind(name)
+            .bind(symbol.symbol)
+            .bind(symbol.name)
             .execute(&mut *tx)
             .await?;
     }
@@ -110,8 +160,11 @@ pub async fn demo(db: &PgPool, password: Option<String>) -> anyhow::Result<Outco
         }
     }
     tx.commit().await?;
+    let bars_written = bars::write(db, now).await?;
     Ok(Outcome {
         new_password,
         portfolios_created,
+        bars_written,
+        bars_window: bars::window(now),
     })
 }

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from builds import cargo_build, docker_available, docker_figures
 from common import ROOT, BenchError, free_port, note, run, step
+from csv_import import measure_csv_import
 from measure import (USER_EMAIL, USER_PASSWORD, Database, measure_container, measure_etl,
                      measure_http, measure_startup, service_env)
 from report import evaluate, machine, mib, report
@@ -29,7 +30,8 @@ from report import evaluate, machine, mib, report
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 1-second load runs, 20 symbols over one year, 3 start-ups; targets are reported, not judged")
+                        help="a smoke run: 1-second load runs, 20 symbols over one year (ETL and CSV import), 3 start-ups; "
+                             "targets are reported, not judged")
     parser.add_argument("--docker", choices=("auto", "skip", "required"), default="auto",
                         help="image figures and builds: when an engine answers (auto), never, or always")
     parser.add_argument("--profile", choices=("release", "dev"), default=None,
@@ -63,9 +65,10 @@ def main() -> int:
     db = tag = None
     try:
         step("builds")
-        helpers = cargo_build(profile, ["--example", "bare-axum", "--example", "provider-double"]
+        helpers = cargo_build(profile, ["--example", "bare-axum", "--example", "provider-double", "--example", "csv-file"]
                               + ([] if use_docker else ["--bin", "sigmasight"]))
         bare, double = helpers / "examples" / "bare-axum", helpers / "examples" / "provider-double"
+        csv_file = helpers / "examples" / "csv-file"
         service = helpers / "sigmasight"
         if use_docker:
             tag, service = docker_figures(figures, work, quick)
@@ -84,6 +87,12 @@ def main() -> int:
         backfill, rerun = figures["etl"]["backfill"], figures["etl"]["rerun"]
         if backfill["inserted"] != rerun["unchanged"] or rerun["inserted"] or rerun["updated"]:
             raise BenchError(f"the rerun was not idempotent: {rerun}")
+        step("CSV import: a generated file, loaded, then loaded again")
+        csv_symbols, csv_first = (20, "2024-01-02") if quick else (2000, "2016-01-04")
+        figures["csv"] = measure_csv_import(service, csv_file, db, csv_symbols, csv_first, "2025-12-31", work)
+        for key in ("first", "rerun"):
+            r = figures["csv"][key]
+            note(f"{key}: {r['rows']:,} rows in {r['seconds']} s = {r['rows_per_s']:,} rows/s, peak RSS {mib(r['peak_rss_kb'])}")
         # What autovacuum would do after a bulk load: statistics and the visibility map.
         db.psql("VACUUM (ANALYZE) daily_prices")
 

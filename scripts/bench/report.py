@@ -48,6 +48,14 @@ def evaluate(f: dict) -> list[dict]:
         for key in ("backfill", "rerun"):
             rate = etl[key]["bars_per_s"]
             check(f"ETL {key} >= 100,000 bars/s", f"{rate:,} bars/s", rate >= 100_000)
+    csv = f.get("csv")
+    if csv:
+        for key in ("first", "rerun"):
+            rate = csv[key]["rows_per_s"]
+            check(f"CSV import {'load' if key == 'first' else 'rerun'} >= 100,000 rows/s", f"{rate:,} rows/s", rate >= 100_000)
+        rss = max(csv[key]["peak_rss_kb"] for key in ("first", "rerun"))
+        check("CSV import peak RSS <= 100 MiB, whatever the file's size (it streams)", f"{mib(rss)} for a {mb(csv['file_bytes'])} file",
+              rss <= 100 * 1024)
     docker = f.get("docker")
     if docker and "rebuild_s" in docker and "cold_build_s" in docker:
         ratio = docker["rebuild_s"] / docker["cold_build_s"]
@@ -148,4 +156,12 @@ def report(f: dict, checks: list[dict]) -> str:
         for key, label in (("backfill", "backfill (all inserted)"), ("rerun", "rerun (all unchanged)")):
             r = etl[key]
             lines.append(f"| {label} | {r['bars']:,} | {r['seconds']} | {r['bars_per_s']:,} | {mib(r['peak_rss_kb'])} |")
+    csv = f.get("csv")
+    if csv:
+        lines += ["", f"CSV import, {csv['rows']:,} rows ({mb(csv['file_bytes'])}, {csv['symbols']} symbols from {csv['from']} "
+                  f"to {csv['to']}, long layout) from a generated file:", "",
+                  "| run | rows | seconds | rows/s | peak RSS |", "|---|---|---|---|---|"]
+        for key, label in (("first", "load (all inserted)"), ("rerun", "rerun (all unchanged)")):
+            r = csv[key]
+            lines.append(f"| {label} | {r['rows']:,} | {r['seconds']} | {r['rows_per_s']:,} | {mib(r['peak_rss_kb'])} |")
     return "\n".join(lines) + "\n"

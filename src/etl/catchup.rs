@@ -48,8 +48,10 @@ pub fn starts(
 }
 
 /// The date of the last stored bar of each of `symbols` from `since` on (older bars are outside
-/// the window and would not change the answer). One index range per symbol, at most a window's
-/// worth of rows each.
+/// the window and would not change the answer), not counting the synthetic bars of
+/// `seed --demo`: those are placeholders until a provider's bars replace them, so a symbol that
+/// has only demo bars is caught up like one with none. One index range per symbol, at most a
+/// window's worth of rows each (the source is read from the heap: it is not in the key).
 pub async fn last_stored(
     db: &PgPool,
     symbols: &[String],
@@ -57,11 +59,12 @@ pub async fn last_stored(
 ) -> Result<HashMap<String, NaiveDate>, sqlx::Error> {
     let rows: Vec<(String, NaiveDate)> = sqlx::query_as(
         "SELECT symbol, max(date) FROM daily_prices
-          WHERE symbol = ANY($1) AND date >= $2
+          WHERE symbol = ANY($1) AND date >= $2 AND source <> $3
           GROUP BY symbol",
     )
     .bind(symbols)
     .bind(since)
+    .bind(crate::seed::bars::SOURCE)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().collect())

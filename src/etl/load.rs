@@ -10,7 +10,10 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 
 use super::validate::Bar;
-use crate::config::Provider;
+
+/// Where a bar came from, as stored in `daily_prices.source`: a provider's name
+/// ([`crate::config::Provider::as_str`]) or `csv`.
+pub type Source = &'static str;
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,9 +55,10 @@ WITH written AS (
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
 "#;
 
-/// Upserts `bars`, which came from `source`, in one transaction. A (symbol, date) may appear
+/// Upserts `bars`, each with its `daily_prices.source` (a provider's name, `csv`), in one
+/// transaction. A (symbol, date) may appear
 /// only once in `bars` (validation and the one-provider-per-symbol rule ensure it).
-pub async fn upsert(db: &PgPool, bars: &[(Bar, Provider)]) -> Result<Counts, sqlx::Error> {
+pub async fn upsert(db: &PgPool, bars: &[(Bar, Source)]) -> Result<Counts, sqlx::Error> {
     if bars.is_empty() {
         return Ok(Counts::default());
     }
@@ -77,7 +81,7 @@ pub async fn upsert(db: &PgPool, bars: &[(Bar, Provider)]) -> Result<Counts, sql
         closes.push(bar.close);
         adj_closes.push(bar.adj_close);
         volumes.push(bar.volume);
-        sources.push(source.as_str());
+        sources.push(*source);
     }
     let (inserted, updated): (i64, i64) = sqlx::query_as(UPSERT)
         .bind(&symbols)
@@ -103,8 +107,8 @@ pub async fn upsert(db: &PgPool, bars: &[(Bar, Provider)]) -> Result<Counts, sql
 /// What the producer sends the loader.
 #[derive(Debug)]
 pub enum Message {
-    /// Validated bars, each with the provider that supplied it.
-    Bars(Vec<(Bar, Provider)>),
+    /// Validated bars, each with the source that supplied it.
+    Bars(Vec<(Bar, Source)>),
     /// Write what is buffered now: the producer is moving to another provider, which may send
     /// a (symbol, date) already buffered, and one statement cannot upsert the same row twice.
     Flush,
@@ -129,7 +133,7 @@ pub async fn consume(
         totals: Counts::default(),
         batches: 0,
     };
-    let mut buffer: Vec<(Bar, Provider)> = Vec::with_capacity(batch_size);
+    let mut buffer: Vec<(Bar, Source)> = Vec::with_capacity(batch_size);
     while let Some(message) = messages.recv().await {
         match message {
             Message::Bars(bars) => buffer.extend(bars),
@@ -160,7 +164,7 @@ struct Writer {
 
 impl Writer {
     /// Starts writing `batch`, first waiting for a free slot.
-    async fn start(&mut self, batch: Vec<(Bar, Provider)>) -> Result<(), sqlx::Error> {
+    async fn start(&mut self, batch: Vec<(Bar, Source)>) -> Result<(), sqlx::Error> {
         if batch.is_empty() {
             return Ok(());
         }

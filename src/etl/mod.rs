@@ -6,10 +6,13 @@
 //! step: [`calendar`] (which days), [`catchup`] (which days each symbol is missing), [`provider`]
 //! (what the providers say), [`client`] (how to ask them), [`supply`] (who is asked for what),
 //! [`validate`] (with [`numeric`], which reads a provider's number exactly), [`load`], [`runs`].
+//! [`import::run`] is the entry point of a CSV import, which shares validation, loading and the
+//! run record.
 
 pub mod calendar;
 pub mod catchup;
 pub mod client;
+pub mod import;
 pub mod load;
 pub mod numeric;
 pub mod provider;

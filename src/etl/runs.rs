@@ -158,6 +158,34 @@ pub async fn start(
     .await
 }
 
+/// Records a run whose days and symbols are known only at its end (a CSV import: they are in
+/// the file) as started; its id. [`scope`] fills them in.
+pub async fn start_unscoped(db: &PgPool, providers: &[&str]) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO etl_run (providers) VALUES ($1) RETURNING id")
+        .bind(providers)
+        .fetch_one(db)
+        .await
+}
+
+/// Records the days (`None` if no bar was loaded) and the number of symbols run `id` covered.
+pub async fn scope(
+    db: &PgPool,
+    id: i64,
+    days: Option<(NaiveDate, NaiveDate)>,
+    symbols_requested: usize,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE etl_run SET date_from = $2, date_to = $3, symbols_requested = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(days.map(|d| d.0))
+    .bind(days.map(|d| d.1))
+    .bind(i32::try_from(symbols_requested).unwrap_or(i32::MAX))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Records how run `id` ended.
 pub async fn finish(db: &PgPool, id: i64, finish: &Finish) -> Result<(), sqlx::Error> {
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

@@ -308,7 +308,7 @@ async fn by_day(
                 let bars = checked
                     .bars
                     .into_iter()
-                    .map(|b| (b, Provider::Polygon))
+                    .map(|b| (b, Provider::Polygon.as_str()))
                     .collect();
                 if loader.send(Message::Bars(bars)).await.is_err() {
                     report.loader_gone = true;
@@ -364,7 +364,11 @@ async fn accept(
         }
         return false;
     }
-    let bars = checked.bars.into_iter().map(|b| (b, provider)).collect();
+    let bars = checked
+        .bars
+        .into_iter()
+        .map(|b| (b, provider.as_str()))
+        .collect();
     if loader.send(Message::Bars(bars)).await.is_err() {
         report.loader_gone = true;
         return false;

@@ -103,15 +103,57 @@ pub fn check(raws: Vec<RawBar>, from: NaiveDate, to: NaiveDate, today: NaiveDate
 }
 
 fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
-    let date = raw.date.ok_or("no readable date")?;
+    fn text(n: Option<&Number>) -> &str {
+        n.map_or("", Number::as_str)
+    }
+    fields(
+        &raw.symbol,
+        raw.date,
+        Prices {
+            open: text(raw.open.as_ref()),
+            high: text(raw.high.as_ref()),
+            low: text(raw.low.as_ref()),
+            close: text(raw.close.as_ref()),
+            adj_close: raw.adj_close.as_ref().map(Number::as_str),
+        },
+        text(raw.volume.as_ref()),
+        today,
+    )
+}
+
+/// A bar's prices as written by its source (a provider's JSON number, a CSV field); an empty
+/// text is a missing price.
+#[derive(Debug, Clone, Copy)]
+pub struct Prices<'a> {
+    /// Opening price.
+    pub open: &'a str,
+    /// Highest price.
+    pub high: &'a str,
+    /// Lowest price.
+    pub low: &'a str,
+    /// Closing price.
+    pub close: &'a str,
+    /// Adjusted close, when the source has one.
+    pub adj_close: Option<&'a str>,
+}
+
+/// Checks one bar given as text, the rules of [`check`] apart from the payload-wide ones (the
+/// requested range, a date twice): the bar to store, or why not.
+pub fn fields(
+    symbol: &str,
+    date: Option<NaiveDate>,
+    prices: Prices<'_>,
+    volume: &str,
+    today: NaiveDate,
+) -> Result<Bar, &'static str> {
+    let date = date.ok_or("no readable date")?;
     if date > today {
         return Err("the date is in the future");
     }
     if !calendar::is_trading_day(date) {
         return Err("the exchange was closed on that date");
     }
-    let price = |p: Option<&Number>| -> Result<Decimal, &'static str> {
-        let text = p.map_or("", Number::as_str);
+    let price = |text: &str| -> Result<Decimal, &'static str> {
         let p = numeric::fixed(text, numeric::PRICE).map_err(|unfit| match unfit {
             Unfit::NotANumber => "a price is missing or not a number",
             Unfit::TooLarge => "a price is too large to store",
@@ -124,12 +166,12 @@ fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
         }
     };
     let (open, high, low, close) = (
-        price(raw.open.as_ref())?,
-        price(raw.high.as_ref())?,
-        price(raw.low.as_ref())?,
-        price(raw.close.as_ref())?,
+        price(prices.open)?,
+        price(prices.high)?,
+        price(prices.low)?,
+        price(prices.close)?,
     );
-    let adj_close = raw.adj_close.as_ref().map(|p| price(Some(p))).transpose()?;
+    let adj_close = prices.adj_close.map(price).transpose()?;
     if high < low {
         return Err("high is below low");
     }
@@ -139,18 +181,16 @@ fn bar(raw: &RawBar, today: NaiveDate) -> Result<Bar, &'static str> {
     if close < low || close > high {
         return Err("close is outside [low, high]");
     }
-    let volume = numeric::whole(raw.volume.as_ref().map_or("", Number::as_str)).map_err(
-        |unfit| match unfit {
-            Unfit::NotANumber => "the volume is missing or not a number",
-            Unfit::TooLarge => "the volume is too large to store",
-            Unfit::TooPrecise => "the volume is not a whole number of shares",
-        },
-    )?;
+    let volume = numeric::whole(volume).map_err(|unfit| match unfit {
+        Unfit::NotANumber => "the volume is missing or not a number",
+        Unfit::TooLarge => "the volume is too large to store",
+        Unfit::TooPrecise => "the volume is not a whole number of shares",
+    })?;
     if volume < 0 {
         return Err("the volume is negative");
     }
     Ok(Bar {
-        symbol: raw.symbol.clone(),
+        symbol: symbol.to_owned(),
         date,
         open,
         high,

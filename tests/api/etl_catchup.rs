@@ -68,7 +68,7 @@ impl Respond for PolygonEveryWeekday {
     }
 }
 
-async fn fmp_answers_every_weekday(server: &MockServer) {
+pub(crate) async fn fmp_answers_every_weekday(server: &MockServer) {
     Mock::given(path(FMP_PATH))
         .respond_with(FmpEveryWeekday)
         .mount(server)
@@ -76,7 +76,7 @@ async fn fmp_answers_every_weekday(server: &MockServer) {
 }
 
 /// The (symbol, from, to) of every request FMP received, sorted.
-async fn asked(fmp: &MockServer) -> Vec<(String, NaiveDate, NaiveDate)> {
+pub(crate) async fn asked(fmp: &MockServer) -> Vec<(String, NaiveDate, NaiveDate)> {
     let mut asked: Vec<_> = fmp
         .received_requests()
         .await
