@@ -21,22 +21,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
+# shellcheck source=scripts/lib/image-test.sh
+source scripts/lib/image-test.sh
 
 RUN_ID="sigmasight-rbtest-$$"
 export API_IMAGE="$RUN_ID"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$RUN_ID.XXXXXX")
 REPO="$WORK/repo"
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
-check() { # check "description" command...
-  local description=$1
-  shift
-  if "$@"; then pass "$description"; else fail "$description"; fi
-}
-step() { printf '\n-- %s\n' "$*"; }
 
 in_repo() { (cd "$REPO" && "$@"); }
 project() { in_repo "${compose[@]}" -p "$RUN_ID" "$@"; }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by the image tests (image-test.sh, image-test-arm64.sh). Source this file;
+# Helpers shared by the image tests (image-test.sh, image-test-arm64.sh, compose-rollback-test.sh). Source this file;
 # the sourcing script reports `passed` and `failed` at its end.
 
 # shellcheck disable=SC2034 # read by the scripts that source this file
