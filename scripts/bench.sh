@@ -27,6 +27,7 @@ if [ "${BASE_IMAGES:-}" = local ] && [[ " $* " != *" --docker skip "* ]] && dock
   use_local_base_images
 fi
 if [ -z "${DATABASE_URL:-}" ]; then
-  postgres_start_throwaway
+  # Durable, as a production server is: the loads' figures are what a user's database gets.
+  postgres_start_throwaway fsync=on synchronous_commit=on full_page_writes=on
 fi
 python3 scripts/bench/bench.py "$@"

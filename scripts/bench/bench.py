@@ -43,6 +43,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def note_loads(loads: dict, unit: str, runs: tuple[str, str]) -> None:
+    ceiling = loads["copy_ceiling"]
+    for key in runs:
+        r = loads[key]
+        rate = r[f"{unit}_per_s"]
+        note(f"{key}: {r[unit]:,} {unit} in {r['seconds']} s = {rate:,} {unit}/s ({rate / ceiling['rows_per_s']:.2f} of COPY), "
+             f"peak RSS {mib(r['peak_rss_kb'])}")
+    note(f"COPY ceiling: {ceiling['rows']:,} rows in {ceiling['seconds']} s = {ceiling['rows_per_s']:,} rows/s")
+
+
 def main() -> int:
     args = parse_args()
     quick = args.quick
@@ -74,6 +84,8 @@ def main() -> int:
             tag, service = docker_figures(figures, work, quick)
 
         db = Database(admin_url)
+        figures["database"] = db.durability()
+        note("database: " + ", ".join(f"{k}={v}" for k, v in figures["database"].items()))
         step("migrations and a user")
         run([str(service), "migrate"], env=service_env(db, free_port()))
         run([str(service), "user", "create", "--email", USER_EMAIL], env=service_env(db, free_port()), input=USER_PASSWORD)
@@ -81,18 +93,14 @@ def main() -> int:
         step("ETL: backfill and rerun from the provider double")
         symbols, first = (20, "2024-01-02") if quick else (500, "2016-01-04")
         figures["etl"] = measure_etl(service, double, db, symbols, first, "2025-12-31", work)
-        for key in ("backfill", "rerun"):
-            r = figures["etl"][key]
-            note(f"{key}: {r['bars']:,} bars in {r['seconds']} s = {r['bars_per_s']:,} bars/s, peak RSS {mib(r['peak_rss_kb'])}")
+        note_loads(figures["etl"], "bars", ("backfill", "rerun"))
         backfill, rerun = figures["etl"]["backfill"], figures["etl"]["rerun"]
         if backfill["inserted"] != rerun["unchanged"] or rerun["inserted"] or rerun["updated"]:
             raise BenchError(f"the rerun was not idempotent: {rerun}")
         step("CSV import: a generated file, loaded, then loaded again")
         csv_symbols, csv_first = (20, "2024-01-02") if quick else (2000, "2016-01-04")
         figures["csv"] = measure_csv_import(service, csv_file, db, csv_symbols, csv_first, "2025-12-31", work)
-        for key in ("first", "rerun"):
-            r = figures["csv"][key]
-            note(f"{key}: {r['rows']:,} rows in {r['seconds']} s = {r['rows_per_s']:,} rows/s, peak RSS {mib(r['peak_rss_kb'])}")
+        note_loads(figures["csv"], "rows", ("first", "rerun"))
         # What autovacuum would do after a bulk load: statistics and the visibility map.
         db.psql("VACUUM (ANALYZE) daily_prices")
 

@@ -52,6 +52,39 @@ class Database:
     def drop(self) -> None:
         self.psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', url=self.admin_url)
 
+    def durability(self) -> dict[str, str]:
+        """The settings that decide what a commit costs: a production server has them all on."""
+        return {name: self.psql(f"SHOW {name}").strip() for name in ("fsync", "synchronous_commit", "full_page_writes")}
+
+    def checkpoint(self) -> None:
+        """Starts the next timed write on an equal footing: every page flushed, so each run pays
+        the same full-page images in the WAL. Needs a superuser (or pg_checkpoint); without one,
+        runs start wherever the server's own checkpoints are."""
+        try:
+            self.psql("CHECKPOINT")
+        except BenchError:
+            pass
+
+    def copy_ceiling(self, where: str, work: Path) -> dict:
+        """A raw COPY of the rows of `daily_prices` that `where` selects into an empty table of the
+        same shape, constraints and indexes: what this server can take per second at best, the
+        ceiling for any loader. Rows leave and enter through psql, as a loader's would."""
+        path = work / "ceiling.copy"
+        columns = "symbol, date, open, high, low, close, adj_close, volume, source"
+        try:
+            self.psql(f"\\copy (SELECT {columns} FROM daily_prices WHERE {where} ORDER BY symbol, date) TO '{path}'")
+            self.psql("DROP TABLE IF EXISTS bench_copy_ceiling")
+            self.psql("CREATE TABLE bench_copy_ceiling (LIKE daily_prices INCLUDING ALL)")
+            self.checkpoint()
+            started = time.perf_counter()
+            self.psql(f"\\copy bench_copy_ceiling ({columns}) FROM '{path}'")
+            seconds = time.perf_counter() - started
+            rows = int(self.psql("SELECT count(*) FROM bench_copy_ceiling"))
+        finally:
+            path.unlink(missing_ok=True)
+            self.psql("DROP TABLE IF EXISTS bench_copy_ceiling")
+        return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
 
 # --- measurements -------------------------------------------------------------------------------
 
@@ -201,15 +234,14 @@ def measure_etl(service: Path, double: Path, db: Database, symbols: int, first: 
             ETL_DEADLINE_SECONDS="3600",
         )
         cmd = [str(service), "etl", "--from", first, "--to", last, "--provider", "fmp"]
-        return {
-            "symbols": symbols,
-            "from": first,
-            "to": last,
-            "backfill": etl_run(cmd, env, work / "etl-1.log", "rows_inserted"),
-            "rerun": etl_run(cmd, env, work / "etl-2.log", "rows_unchanged"),
-        }
+        figures = {"symbols": symbols, "from": first, "to": last}
+        for key, log, counted in (("backfill", "etl-1.log", "rows_inserted"), ("rerun", "etl-2.log", "rows_unchanged")):
+            db.checkpoint()
+            figures[key] = etl_run(cmd, env, work / log, counted)
     finally:
         provider.stop()
+    figures["copy_ceiling"] = db.copy_ceiling("source = 'fmp'", work)
+    return figures
 
 
 def etl_run(cmd: list[str], env: dict[str, str], log: Path, counted: str) -> dict:
@@ -233,6 +265,8 @@ def etl_run(cmd: list[str], env: dict[str, str], log: Path, counted: str) -> dic
         "bars": bars,
         "bars_per_s": round(bars / seconds),
         "peak_rss_kb": usage.ru_maxrss,
+        # The loader's own CPU time: the rest of the seconds is the database's (and waiting).
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "inserted": int(line["rows_inserted"]),
         "updated": int(line["rows_updated"]),
         "unchanged": int(line["rows_unchanged"]),

@@ -91,9 +91,11 @@ postgres_run_cluster() {
   return 1
 }
 
+# postgres_start_throwaway [setting...]: settings given here win over the defaults above
+# (the server takes the last of each -c), e.g. fsync=on for a durable cluster.
 postgres_start_throwaway() {
   postgres_init_cluster || return 1
-  postgres_run_cluster "$PG_CLUSTER_DIR" || return 1
+  postgres_run_cluster "$PG_CLUSTER_DIR" "$@" || return 1
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_CLUSTER_PORT/postgres"
   echo "throwaway PostgreSQL $("$PG_THROWAWAY_BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_CLUSTER_PORT"
 }

@@ -1,12 +1,22 @@
-//! Writing bars: one statement per batch, its own transaction, that inserts new rows, updates
-//! rows whose values changed, and leaves identical rows alone (their `updated_at` too), and
-//! says how many of each.
+//! Writing bars, a batch per transaction: new rows are inserted, rows whose values changed are
+//! updated, identical rows are left alone (their `updated_at` too), and each is counted.
 //!
-//! The batch travels as one array per column and is spread back into rows by `UNNEST`: one
-//! round trip and one plan for thousands of rows, with no temporary table to manage.
+//! A batch first asks which of its bars differ from what is stored (one statement: the batch
+//! travels as one array per column, spread back into rows by `UNNEST`, each bar probed through
+//! the primary key). The new bars then go in by `COPY`, the changed ones by one `UPDATE`, and the
+//! unchanged ones cost the probe alone. `COPY` writes a page of rows per WAL record where
+//! `INSERT ... ON CONFLICT` writes one per row and marks each speculatively: on a durable server
+//! that was most of a backfill's time (docs/benchmarks.md). A row that appears between the probe
+//! and the `COPY` (the single-writer lock keeps the ETL's runs apart, not `seed --demo`) fails the
+//! `COPY` on the primary key; the batch is then written again by one upsert statement.
 
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row};
 use tokio::task::JoinSet;
 
 use super::validate::Bar;
@@ -34,74 +44,287 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
-// `xmax = 0` holds for a row this statement inserted, not for one it updated: the documented
-// way to tell the two apart in `RETURNING` of an upsert. Rows the WHERE leaves alone are not
-// returned at all, so they are the difference.
-const UPSERT: &str = r#"
-WITH written AS (
-    INSERT INTO daily_prices AS d (symbol, date, open, high, low, close, adj_close, volume, source)
-    SELECT * FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[],
-                         $6::numeric[], $7::numeric[], $8::bigint[], $9::text[])
-    ON CONFLICT (symbol, date) DO UPDATE
-       SET open = excluded.open, high = excluded.high, low = excluded.low,
-           close = excluded.close, adj_close = excluded.adj_close, volume = excluded.volume,
-           source = excluded.source, updated_at = now()
-     WHERE (d.open, d.high, d.low, d.close, d.adj_close, d.volume, d.source)
-           IS DISTINCT FROM
-           (excluded.open, excluded.high, excluded.low, excluded.close, excluded.adj_close,
-            excluded.volume, excluded.source)
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
-"#;
+/// A batch as one vector per column of `daily_prices`, for `UNNEST`.
+pub struct Columns<'a> {
+    symbols: Vec<&'a str>,
+    dates: Vec<NaiveDate>,
+    opens: Vec<Decimal>,
+    highs: Vec<Decimal>,
+    lows: Vec<Decimal>,
+    closes: Vec<Decimal>,
+    adj_closes: Vec<Option<Decimal>>,
+    volumes: Vec<i64>,
+    sources: Vec<&'a str>,
+}
 
-/// Upserts `bars`, each with its `daily_prices.source` (a provider's name, `csv`), in one
-/// transaction. A (symbol, date) may appear
-/// only once in `bars` (validation and the one-provider-per-symbol rule ensure it).
+impl<'a> Columns<'a> {
+    /// The columns of `bars`, each with its source.
+    pub fn of(bars: impl ExactSizeIterator<Item = (&'a Bar, Source)>) -> Self {
+        let n = bars.len();
+        let mut columns = Columns {
+            symbols: Vec::with_capacity(n),
+            dates: Vec::with_capacity(n),
+            opens: Vec::with_capacity(n),
+            highs: Vec::with_capacity(n),
+            lows: Vec::with_capacity(n),
+            closes: Vec::with_capacity(n),
+            adj_closes: Vec::with_capacity(n),
+            volumes: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+        };
+        for (bar, source) in bars {
+            columns.symbols.push(bar.symbol.as_str());
+            columns.dates.push(bar.date);
+            columns.opens.push(bar.open);
+            columns.highs.push(bar.high);
+            columns.lows.push(bar.low);
+            columns.closes.push(bar.close);
+            columns.adj_closes.push(bar.adj_close);
+            columns.volumes.push(bar.volume);
+            columns.sources.push(source);
+        }
+        columns
+    }
+
+    /// Binds the nine columns as `$1` to `$9`, in the table's order: symbol, date, open, high,
+    /// low, close, adj_close, volume, source.
+    pub fn bind<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(&self.symbols)
+            .bind(&self.dates)
+            .bind(&self.opens)
+            .bind(&self.highs)
+            .bind(&self.lows)
+            .bind(&self.closes)
+            .bind(&self.adj_closes)
+            .bind(&self.volumes)
+            .bind(&self.sources)
+    }
+}
+
+/// The bars of a batch spread back into rows (`$1` to `$9` of [`Columns::bind`]).
+macro_rules! incoming {
+    () => {
+        "UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[], \
+         $6::numeric[], $7::numeric[], $8::bigint[], $9::text[])"
+    };
+}
+
+/// Whether the stored row `$stored` (NULLs when there is none) differs from the bar `$bar`.
+macro_rules! differs {
+    ($stored:literal, $bar:literal) => {
+        concat!(
+            "(",
+            $stored,
+            ".open, ",
+            $stored,
+            ".high, ",
+            $stored,
+            ".low, ",
+            $stored,
+            ".close, ",
+            $stored,
+            ".adj_close, ",
+            $stored,
+            ".volume, ",
+            $stored,
+            ".source) IS DISTINCT FROM (",
+            $bar,
+            ".open, ",
+            $bar,
+            ".high, ",
+            $bar,
+            ".low, ",
+            $bar,
+            ".close, ",
+            $bar,
+            ".adj_close, ",
+            $bar,
+            ".volume, ",
+            $bar,
+            ".source)"
+        )
+    };
+}
+
+/// The bars of a batch as rows, `$1` to `$9` of [`Columns::bind`], for statements built at run time.
+pub const INCOMING: &str = incoming!();
+
+// The positions (from 1) of the bars that differ from the stored row, and whether one is stored.
+// `LATERAL ... LIMIT 1` keeps the lookup a probe of the primary key per bar, whatever the planner
+// makes of the batch's size.
+const PROBE: &str = concat!(
+    "SELECT b.i, stored.open IS NOT NULL AS stored FROM ",
+    incoming!(),
+    " WITH ORDINALITY AS b(symbol, date, open, high, low, close, adj_close, volume, source, i)
+     LEFT JOIN LATERAL (
+         SELECT s.open, s.high, s.low, s.close, s.adj_close, s.volume, s.source
+           FROM daily_prices s WHERE s.symbol = b.symbol AND s.date = b.date LIMIT 1
+     ) stored ON true
+     WHERE ",
+    differs!("stored", "b")
+);
+
+const COPY: &str =
+    "COPY daily_prices (symbol, date, open, high, low, close, adj_close, volume, source) \
+                    FROM STDIN";
+
+const UPDATE: &str = concat!(
+    "WITH written AS (
+         UPDATE daily_prices d
+            SET open = b.open, high = b.high, low = b.low, close = b.close,
+                adj_close = b.adj_close, volume = b.volume, source = b.source, updated_at = now()
+           FROM ",
+    incoming!(),
+    " AS b(symbol, date, open, high, low, close, adj_close, volume, source)
+          WHERE d.symbol = b.symbol AND d.date = b.date AND ",
+    differs!("d", "b"),
+    " RETURNING 1
+     )
+     SELECT count(*) FROM written"
+);
+
+// The whole batch in one statement, for a batch whose `COPY` met a row written since its probe.
+// `xmax = 0` holds for a row this statement inserted, not for one it updated: the documented
+// way to tell the two apart in `RETURNING` of an upsert. Rows the `WHERE` leaves alone are not
+// returned, so they are the difference.
+const UPSERT: &str = concat!(
+    "WITH written AS (
+         INSERT INTO daily_prices AS d (symbol, date, open, high, low, close, adj_close, volume, source)
+         SELECT * FROM ",
+    incoming!(),
+    " ON CONFLICT (symbol, date) DO UPDATE
+            SET open = excluded.open, high = excluded.high, low = excluded.low,
+                close = excluded.close, adj_close = excluded.adj_close, volume = excluded.volume,
+                source = excluded.source, updated_at = now()
+          WHERE ",
+    differs!("d", "excluded"),
+    " RETURNING (xmax = 0) AS inserted
+     )
+     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+);
+
+/// Writes `bars`, each with its `daily_prices.source` (a provider's name, `csv`), in one
+/// transaction. A (symbol, date) may appear only once in `bars` (validation and the
+/// one-provider-per-symbol rule ensure it).
 pub async fn upsert(db: &PgPool, bars: &[(Bar, Source)]) -> Result<Counts, sqlx::Error> {
     if bars.is_empty() {
         return Ok(Counts::default());
     }
-    let n = bars.len();
-    let mut symbols = Vec::with_capacity(n);
-    let mut dates = Vec::with_capacity(n);
-    let mut opens: Vec<Decimal> = Vec::with_capacity(n);
-    let mut highs: Vec<Decimal> = Vec::with_capacity(n);
-    let mut lows: Vec<Decimal> = Vec::with_capacity(n);
-    let mut closes: Vec<Decimal> = Vec::with_capacity(n);
-    let mut adj_closes: Vec<Option<Decimal>> = Vec::with_capacity(n);
-    let mut volumes = Vec::with_capacity(n);
-    let mut sources = Vec::with_capacity(n);
-    for (bar, source) in bars {
-        symbols.push(bar.symbol.as_str());
-        dates.push(bar.date);
-        opens.push(bar.open);
-        highs.push(bar.high);
-        lows.push(bar.low);
-        closes.push(bar.close);
-        adj_closes.push(bar.adj_close);
-        volumes.push(bar.volume);
-        sources.push(*source);
+    let columns = Columns::of(bars.iter().map(|(bar, source)| (bar, *source)));
+    match probe_copy_update(db, bars, &columns).await {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            tracing::info!(
+                rows = bars.len() as u64,
+                "a bar was stored since the batch's probe: the batch is written by one upsert"
+            );
+            upsert_statement(db, &columns).await
+        }
+        written => written,
     }
-    let (inserted, updated): (i64, i64) = sqlx::query_as(UPSERT)
-        .bind(&symbols)
-        .bind(&dates)
-        .bind(&opens)
-        .bind(&highs)
-        .bind(&lows)
-        .bind(&closes)
-        .bind(&adj_closes)
-        .bind(&volumes)
-        .bind(&sources)
-        .fetch_one(db)
-        .await?;
-    let inserted = u64::try_from(inserted).unwrap_or(0);
-    let updated = u64::try_from(updated).unwrap_or(0);
+}
+
+async fn probe_copy_update(
+    db: &PgPool,
+    bars: &[(Bar, Source)],
+    columns: &Columns<'_>,
+) -> Result<Counts, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let differing = columns.bind(sqlx::query(PROBE)).fetch_all(&mut *tx).await?;
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for row in differing {
+        let position: i64 = row.try_get(0)?;
+        let stored: bool = row.try_get(1)?;
+        let Some((bar, source)) = usize::try_from(position - 1).ok().and_then(|i| bars.get(i))
+        else {
+            return Err(sqlx::Error::Protocol(format!(
+                "the probe returned position {position} of a batch of {}",
+                bars.len()
+            )));
+        };
+        if stored {
+            changed.push((bar, *source));
+        } else {
+            new.push((bar, *source));
+        }
+    }
+    let inserted = if new.is_empty() {
+        0
+    } else {
+        let mut copy = tx.copy_in_raw(COPY).await?;
+        copy.send(copy_text(&new)).await?;
+        copy.finish().await?
+    };
+    let updated = if changed.is_empty() {
+        0
+    } else {
+        let changed = Columns::of(changed.into_iter());
+        let n: i64 = changed
+            .bind(sqlx::query(UPDATE))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        u64::try_from(n).unwrap_or(0)
+    };
+    tx.commit().await?;
     Ok(Counts {
         inserted,
         updated,
-        unchanged: (n as u64).saturating_sub(inserted + updated),
+        unchanged: (bars.len() as u64).saturating_sub(inserted + updated),
     })
+}
+
+async fn upsert_statement(db: &PgPool, columns: &Columns<'_>) -> Result<Counts, sqlx::Error> {
+    let row = columns.bind(sqlx::query(UPSERT)).fetch_one(db).await?;
+    let inserted = u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0);
+    let updated = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
+    let n = columns.symbols.len() as u64;
+    Ok(Counts {
+        inserted,
+        updated,
+        unchanged: n.saturating_sub(inserted + updated),
+    })
+}
+
+/// `bars` in `COPY`'s text format: tab-separated columns, `\N` for NULL.
+fn copy_text(bars: &[(&Bar, Source)]) -> Vec<u8> {
+    let mut text = String::with_capacity(bars.len() * 80);
+    for (bar, source) in bars {
+        push_field(&mut text, &bar.symbol);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            text,
+            "\t{}\t{}\t{}\t{}\t{}\t",
+            bar.date, bar.open, bar.high, bar.low, bar.close
+        );
+        match bar.adj_close {
+            Some(adj_close) => {
+                let _ = write!(text, "{adj_close}");
+            }
+            None => text.push_str("\\N"),
+        }
+        let _ = write!(text, "\t{}\t", bar.volume);
+        push_field(&mut text, source);
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// A text value escaped for `COPY`: the spelling rules keep these characters out of symbols and
+/// sources, and this keeps a broken rule from becoming a broken row.
+fn push_field(text: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => text.push_str("\\\\"),
+            '\t' => text.push_str("\\t"),
+            '\n' => text.push_str("\\n"),
+            '\r' => text.push_str("\\r"),
+            c => text.push(c),
+        }
+    }
 }
 
 /// What the producer sends the loader.

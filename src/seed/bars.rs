@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use crate::etl::calendar;
+use crate::etl::load::{Columns, INCOMING};
 use crate::etl::validate::Bar;
 
 use super::{DemoSymbol, DEMO_SYMBOLS};
@@ -125,41 +126,16 @@ pub fn window(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
 pub async fn write(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let (from, to) = window(now);
     let bars = bars(from, to);
-    let n = bars.len();
-    let mut symbols = Vec::with_capacity(n);
-    let mut dates = Vec::with_capacity(n);
-    let mut opens = Vec::with_capacity(n);
-    let mut highs = Vec::with_capacity(n);
-    let mut lows = Vec::with_capacity(n);
-    let mut closes = Vec::with_capacity(n);
-    let mut volumes = Vec::with_capacity(n);
-    for bar in &bars {
-        symbols.push(bar.symbol.as_str());
-        dates.push(bar.date);
-        opens.push(bar.open);
-        highs.push(bar.high);
-        lows.push(bar.low);
-        closes.push(bar.close);
-        volumes.push(bar.volume);
-    }
-    let written = sqlx::query(
+    let columns = Columns::of(bars.iter().map(|bar| (bar, SOURCE)));
+    let insert = format!(
         "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source)
-         SELECT s, d, o, h, l, c, NULL, v, $8
-           FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[],
-                       $6::numeric[], $7::bigint[]) AS b(s, d, o, h, l, c, v)
-         ON CONFLICT (symbol, date) DO NOTHING",
-    )
-    .bind(&symbols)
-    .bind(&dates)
-    .bind(&opens)
-    .bind(&highs)
-    .bind(&lows)
-    .bind(&closes)
-    .bind(&volumes)
-    .bind(SOURCE)
-    .execute(db)
-    .await?
-    .rows_affected();
+         SELECT * FROM {INCOMING} ON CONFLICT (symbol, date) DO NOTHING"
+    );
+    let written = columns
+        .bind(sqlx::query(&insert))
+        .execute(db)
+        .await?
+        .rows_affected();
     Ok(written)
 }
 

@@ -14,6 +14,7 @@ mod errors;
 mod etl;
 mod etl_catchup;
 mod etl_csv;
+mod etl_load;
 mod etl_refusals;
 mod etl_runs;
 mod health;
