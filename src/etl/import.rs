@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
 use super::load::{self, Message};
@@ -653,24 +652,10 @@ where
         }
     };
 
-    let Some(lock) = runs::Lock::try_acquire(&config.database_url.connect_options()).await? else {
-        return Err(EtlError::Locked);
-    };
-    let db = PgPoolOptions::new()
-        .max_connections(load::PARALLEL_WRITES as u32 + 1)
-        .acquire_timeout(config.database_pool_timeout)
-        .connect_with(config.database_url.connect_options())
-        .await;
-    let result = match db {
-        Ok(db) => {
-            let result = locked(config, &db, opened, today, progress_mode, shutdown).await;
-            db.close().await;
-            result
-        }
-        Err(error) => Err(error.into()),
-    };
-    lock.release().await;
-    result
+    super::with_writer(config, |db| async move {
+        locked(config, &db, opened, today, progress_mode, shutdown).await
+    })
+    .await
 }
 
 async fn locked<F>(

@@ -176,6 +176,30 @@ where
     let deadline = Instant::now() + config.etl.deadline;
     let sources = sources(config, &options, primary, deadline)?;
 
+    let plan = Plan {
+        sources,
+        from,
+        to,
+        days: calendar::trading_days(from, to).collect(),
+        starts: HashMap::new(),
+        today: calendar::new_york_date(options.now),
+        deadline,
+        concurrency: options.concurrency,
+    };
+    with_writer(config, |db| async move {
+        locked(config, &db, plan, symbols, catch_up, shutdown).await
+    })
+    .await
+}
+
+/// Runs `work` holding the single-writer lock, with a pool for the loader's parallel writers and
+/// the run record; closes the pool and releases the lock afterwards, whatever `work` returned.
+/// [`EtlError::Locked`] when another run holds the lock.
+pub(crate) async fn with_writer<T, W, Fut>(config: &Config, work: W) -> Result<T, EtlError>
+where
+    W: FnOnce(PgPool) -> Fut,
+    Fut: Future<Output = Result<T, EtlError>>,
+{
     let Some(lock) = runs::Lock::try_acquire(&config.database_url.connect_options()).await? else {
         return Err(EtlError::Locked);
     };
@@ -187,17 +211,7 @@ where
         .await;
     let result = match db {
         Ok(db) => {
-            let plan = Plan {
-                sources,
-                from,
-                to,
-                days: calendar::trading_days(from, to).collect(),
-                starts: HashMap::new(),
-                today: calendar::new_york_date(options.now),
-                deadline,
-                concurrency: options.concurrency,
-            };
-            let result = locked(config, &db, plan, symbols, catch_up, shutdown).await;
+            let result = work(db.clone()).await;
             db.close().await;
             result
         }
