@@ -1,9 +1,10 @@
 //! Writing bars, a batch per transaction: new rows are inserted, rows whose values changed are
 //! updated, identical rows are left alone (their `updated_at` too), and each is counted.
 //!
-//! A batch first asks which of its bars differ from what is stored (one statement: the batch
-//! travels as one array per column, spread back into rows by `UNNEST`, each bar probed through
-//! the primary key). The new bars then go in by `COPY`, the changed ones by one `UPDATE`, and the
+//! A batch first asks whether anything is stored for its symbols and dates at all (one range
+//! scan per symbol); when something is, which of its bars differ from what is stored (one
+//! statement: the batch travels as one array per column, spread back into rows by `UNNEST`,
+//! each bar probed through the primary key). The new bars then go in by `COPY`, the changed ones by one `UPDATE`, and the
 //! unchanged ones cost the probe alone. `COPY` writes a page of rows per WAL record where
 //! `INSERT ... ON CONFLICT` writes one per row and marks each speculatively: on a durable server
 //! that was most of a backfill's time (docs/benchmarks.md). A row that appears between the probe
@@ -233,8 +234,16 @@ async fn probe_copy_update(
     columns: &Columns<'_>,
 ) -> Result<Counts, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let differing = columns.bind(sqlx::query(PROBE)).fetch_all(&mut *tx).await?;
     let (mut new, mut changed) = (Vec::new(), Vec::new());
+    if !any_stored(&mut tx, bars).await? {
+        // A backfill's usual batch: nothing to compare with, every bar is new.
+        new.extend(bars.iter().map(|(bar, source)| (bar, *source)));
+    }
+    let differing = if new.is_empty() {
+        columns.bind(sqlx::query(PROBE)).fetch_all(&mut *tx).await?
+    } else {
+        Vec::new()
+    };
     for row in differing {
         let position: i64 = row.try_get(0)?;
         let stored: bool = row.try_get(1)?;
@@ -275,6 +284,30 @@ async fn probe_copy_update(
         updated,
         unchanged: (bars.len() as u64).saturating_sub(inserted + updated),
     })
+}
+
+/// Whether any row is stored for the symbols of `bars` between their first and last date: one
+/// range scan of the primary key per symbol, where the probe looks up every bar.
+async fn any_stored(
+    tx: &mut sqlx::PgConnection,
+    bars: &[(Bar, Source)],
+) -> Result<bool, sqlx::Error> {
+    let mut symbols: Vec<&str> = bars.iter().map(|(bar, _)| bar.symbol.as_str()).collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let dates = bars.iter().map(|(bar, _)| bar.date);
+    let (Some(first), Some(last)) = (dates.clone().min(), dates.max()) else {
+        return Ok(false);
+    };
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM daily_prices
+                         WHERE symbol = ANY($1) AND date BETWEEN $2 AND $3)",
+    )
+    .bind(&symbols)
+    .bind(first)
+    .bind(last)
+    .fetch_one(tx)
+    .await
 }
 
 async fn upsert_statement(db: &PgPool, columns: &Columns<'_>) -> Result<Counts, sqlx::Error> {
