@@ -215,24 +215,19 @@ pub async fn upsert(db: &PgPool, bars: &[(Bar, Source)]) -> Result<Counts, sqlx:
     if bars.is_empty() {
         return Ok(Counts::default());
     }
-    let columns = Columns::of(bars.iter().map(|(bar, source)| (bar, *source)));
-    match probe_copy_update(db, bars, &columns).await {
+    match probe_copy_update(db, bars).await {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             tracing::info!(
                 rows = bars.len() as u64,
                 "a bar was stored since the batch's probe: the batch is written by one upsert"
             );
-            upsert_statement(db, &columns).await
+            upsert_statement(db, bars).await
         }
         written => written,
     }
 }
 
-async fn probe_copy_update(
-    db: &PgPool,
-    bars: &[(Bar, Source)],
-    columns: &Columns<'_>,
-) -> Result<Counts, sqlx::Error> {
+async fn probe_copy_update(db: &PgPool, bars: &[(Bar, Source)]) -> Result<Counts, sqlx::Error> {
     let mut tx = db.begin().await?;
     let (mut new, mut changed) = (Vec::new(), Vec::new());
     if !any_stored(&mut tx, bars).await? {
@@ -240,6 +235,7 @@ async fn probe_copy_update(
         new.extend(bars.iter().map(|(bar, source)| (bar, *source)));
     }
     let differing = if new.is_empty() {
+        let columns = Columns::of(bars.iter().map(|(bar, source)| (bar, *source)));
         columns.bind(sqlx::query(PROBE)).fetch_all(&mut *tx).await?
     } else {
         Vec::new()
@@ -310,7 +306,8 @@ async fn any_stored(
     .await
 }
 
-async fn upsert_statement(db: &PgPool, columns: &Columns<'_>) -> Result<Counts, sqlx::Error> {
+async fn upsert_statement(db: &PgPool, bars: &[(Bar, Source)]) -> Result<Counts, sqlx::Error> {
+    let columns = Columns::of(bars.iter().map(|(bar, source)| (bar, *source)));
     let row = columns.bind(sqlx::query(UPSERT)).fetch_one(db).await?;
     let inserted = u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0);
     let updated = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
