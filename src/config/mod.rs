@@ -249,6 +249,7 @@ impl Config {
 
     /// Validates the configuration held by `figment` (tests build their own).
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        // Every entry of the table, by its constant (`PORT`, ...).
         use settings::*;
 
         // A file that does not parse, or a key the table does not declare, stops everything.
