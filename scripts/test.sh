@@ -61,7 +61,7 @@ echo "check-workflows: rejects an action pinned by tag"
 scripts/test-verify-image.sh
 # ---------------------------------------------------------------------------------------------
 
-# docker-compose.yml: valid, and every setting of src/config/mod.rs passes through to api and etl.
+# docker-compose.yml: valid, and every setting of src/config/settings.rs passes through to api and etl.
 scripts/check-compose.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then
