@@ -129,6 +129,9 @@ reject "a second ingress port on the API" base/networkpolicy.yaml \
 reject "the owner's URL given to the API" base/api-deployment.yaml \
   '0,/key: DATABASE_URL/s//key: DATABASE_MIGRATION_URL/' \
   "Deployment/sigmasight-api connects with the Secret's DATABASE_URL"
+reject "the token-signing key given to the ETL" base/etl-cronjob.yaml \
+  '0,/- name: FMP_API_KEY/s//- name: SECRET_KEY/' \
+  'CronJob/sigmasight-etl gets no secret it does not use .*: SECRET_KEY$'
 
 # The managed-database patch of docs/kubernetes.md must keep every check passing.
 echo "== the check accepts the documented patch for a database outside the cluster"

@@ -44,9 +44,16 @@ SECRET_SETTINGS = {
     "FMP_API_KEY", "POLYGON_API_KEY",
 }
 SECRET_NAME = "sigmasight"
+# The secret settings each workload gets, and no other: least privilege between the three.
+SECRETS_NEEDED = {
+    "api": {"DATABASE_URL", "SECRET_KEY", "SECRET_KEY_PREVIOUS"},
+    "etl": {"DATABASE_URL", "FMP_API_KEY", "POLYGON_API_KEY"},
+    "migrate": {"DATABASE_URL"},
+}
 # The Secret key each workload's DATABASE_URL comes from: the app role, or the owner to migrate.
 DATABASE_SECRET_KEY = {"api": "DATABASE_URL", "etl": "DATABASE_URL", "migrate": "DATABASE_MIGRATION_URL"}
-DIGEST_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+)?(/[a-z0-9._-]+)*@sha256:[0-9a-f]{64}$")
+# A registry host (and port), a path, a digest, and no tag.
+DIGEST_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$")
 # The label selectors of docs/kubernetes.md, "Deploying": first the migration and what it needs,
 # then, once it has completed, everything else.
 MIGRATE_STEP = ("notin", {"api", "etl"})
@@ -335,7 +342,7 @@ def check_overlay(label, objects, args):
     keys = set(args.keys.split(","))
     by_name = {(o.get("kind"), get(o, "metadata", "name")): o for o in objects}
     workloads = {}
-    for component, (kind, name, expected_args) in WORKLOADS.items():
+    for component, (kind, name, _args) in WORKLOADS.items():
         obj = by_name.get((kind, name))
         report(obj is not None, f"{label}: {kind}/{name} is rendered")
         if obj is not None:
@@ -391,7 +398,12 @@ def check_overlay(label, objects, args):
         unknown = sorted(k for k in env if k != "*" and k.lower() not in keys)
         report(not unknown, f"{label}: {ref(obj)} sets only settings of src/config/mod.rs", ", ".join(unknown))
         leaks = sorted(k for k in SECRET_SETTINGS & set(env) if env[k][0] != "secret")
+        if "*" in env:
+            leaks.append(f"envFrom the Secret {env['*'][1]} (every key)")
         report(not leaks, f"{label}: {ref(obj)} takes its secrets from secretKeyRef only", ", ".join(leaks))
+        extra = sorted(SECRET_SETTINGS & set(env) - SECRETS_NEEDED[component])
+        report(not extra, f"{label}: {ref(obj)} gets no secret it does not use "
+               f"(only {', '.join(sorted(SECRETS_NEEDED[component]))})", ", ".join(extra))
         wrong_secret = sorted(k for k in SECRET_SETTINGS & set(env) if env[k][0] == "secret" and env[k][1] != SECRET_NAME)
         report(not wrong_secret, f"{label}: {ref(obj)} reads the Secret '{SECRET_NAME}'", ", ".join(wrong_secret))
         db = env.get("DATABASE_URL")
@@ -554,8 +566,7 @@ def check_network_policies(label, objects, workloads):
         report(set(spec.get("policyTypes") or []) == {"Ingress", "Egress"},
                f"{label}: {ref(policy)} restricts both ingress and egress", repr(spec.get("policyTypes")))
         container = get(template, "spec", "containers", 0, default={})
-        container_ports = {("TCP" if p.get("protocol", "TCP") == "TCP" else p["protocol"], p.get("containerPort"))
-                           for p in container.get("ports") or []}
+        container_ports = {(p.get("protocol", "TCP"), p.get("containerPort")) for p in container.get("ports") or []}
         named = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
         ingress = spec.get("ingress") or []
         ingress_ports = set()
