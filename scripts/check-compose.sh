@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
+# shellcheck source=scripts/lib/settings.sh
+source scripts/lib/settings.sh
 
 passed=0
 failed=0
@@ -32,10 +34,8 @@ if ! "${compose[@]}" version >/dev/null 2>&1; then
   exit 0
 fi
 
-# The settings, read from the table the app reads its environment by: one `key: "..."` line per
-# entry (a unit test in src/config checks that this parse finds exactly the table's keys).
-mapfile -t keys < <(sed -n 's/^ *key: "\([a-z_0-9]*\)",$/\1/p' src/config/settings.rs |
-  tr '[:lower:]' '[:upper:]')
+# The settings, read from the table the app reads its environment by (scripts/lib/settings.sh).
+mapfile -t keys < <(settings_keys | tr '[:lower:]' '[:upper:]')
 if [ "${#keys[@]}" -lt 10 ]; then
   echo "FAIL  cannot read the keys from src/config/settings.rs (found ${#keys[@]})"
   echo "compose: 0 passed, 1 failed"

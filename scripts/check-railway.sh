@@ -20,6 +20,8 @@
 # Usage: scripts/check-railway.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+# shellcheck source=scripts/lib/settings.sh
+source scripts/lib/settings.sh
 
 passed=0
 failed=0
@@ -43,8 +45,7 @@ skip() { tally <<<"skip"$'\t'"$1"; }
 
 # The grace period the app gives in-flight requests on SIGTERM, read from its own defaults so
 # that raising it there without raising drainingSeconds here fails this check.
-# The entry's `default:` line follows its `key:` line (a unit test in src/config keeps it so).
-grace=$(sed -n '/^ *key: "shutdown_grace_seconds",$/{n;s/^ *default: Integer(\([0-9][0-9]*\)),$/\1/p;}' src/config/settings.rs)
+grace=$(settings_integer_default shutdown_grace_seconds)
 if [ -n "$grace" ]; then
   ok "the app's default SHUTDOWN_GRACE_SECONDS is $grace s (src/config/settings.rs)"
 else

@@ -152,8 +152,8 @@ macro_rules! settings {
 use self::Default::{Bool, Integer, Required, Text, Unset};
 use self::Group::{Etl, Service};
 
-// Each `key: "..."` stays on a line of its own: scripts/check-compose.sh reads the keys from
-// those lines.
+// Each `key: "..."` stays on a line of its own, with its `default:` on the next line:
+// scripts/lib/settings.sh reads the keys and defaults from those lines, .railway/check.ts the keys.
 settings! {
     DATABASE_URL = Setting {
         key: "database_url",
