@@ -9,7 +9,7 @@
 #      the hardening the deployment relies on (uid 65532, read-only root, no token, resources);
 #   4. the manifests agree with each other and with the app: terminationGracePeriodSeconds
 #      covers the preStop sleep plus SHUTDOWN_GRACE_SECONDS (the app's default read from
-#      src/config/mod.rs), the ETL's deadline covers ETL_DEADLINE_SECONDS, one image by digest
+#      src/config/settings.rs), the ETL's deadline covers ETL_DEADLINE_SECONDS, one image by digest
 #      for all three, probes on /health and /api/v1/health at the API's port, Service, PDB, HPA
 #      and NetworkPolicies on the right pods and ports, only known settings, secrets from the
 #      Secret only, the owner's URL for the Job alone, and the deploy order of
@@ -24,6 +24,8 @@
 # Usage: scripts/check-kubernetes.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+# shellcheck source=scripts/lib/settings.sh
+source scripts/lib/settings.sh
 if [ -x .venv/bin/python3 ]; then
   export PATH="$PWD/.venv/bin:$PATH"
 fi
@@ -63,12 +65,12 @@ fi
 ok "tools: kubectl $(kubectl version --client -o json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["clientVersion"]["gitVersion"], "with kustomize", v["kustomizeVersion"])'), kubernetes-validate $(python3 -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')"
 
 # What the manifests must agree with, read from where the app and Railway define it.
-keys=$(sed -n '/^pub const KEYS: &\[&str\] = &\[$/,/^\];$/s/^ *"\([a-z_0-9]*\)",$/\1/p' src/config/mod.rs | paste -sd, -)
-grace=$(sed -n 's/^ *shutdown_grace_seconds: *\([0-9][0-9]*\),.*/\1/p' src/config/mod.rs | head -n 1)
-deadline=$(sed -n 's/^ *etl_deadline_seconds: *\([0-9][0-9]*\),.*/\1/p' src/config/mod.rs | head -n 1)
+keys=$(settings_keys | paste -sd, -)
+grace=$(settings_integer_default shutdown_grace_seconds)
+deadline=$(settings_integer_default etl_deadline_seconds)
 schedule=$(python3 -c 'import json; print(json.load(open("railway.etl.json"))["deploy"]["cronSchedule"])' 2>/dev/null)
 if [ "$(tr ',' '\n' <<<"$keys" | grep -c .)" -lt 10 ] || [ -z "$grace" ] || [ -z "$deadline" ] || [ -z "$schedule" ]; then
-  fail "cannot read KEYS, shutdown_grace_seconds, etl_deadline_seconds (src/config/mod.rs) or the cron schedule (railway.etl.json)"
+  fail "cannot read the keys, shutdown_grace_seconds, etl_deadline_seconds (src/config/settings.rs) or the cron schedule (railway.etl.json)"
   finish
 fi
 ok "the app's defaults: SHUTDOWN_GRACE_SECONDS $grace s, ETL_DEADLINE_SECONDS $deadline s; the ETL's schedule: $schedule"

@@ -396,7 +396,7 @@ def check_overlay(label, objects, args):
         )
         env = environment(c, by_name)
         unknown = sorted(k for k in env if k != "*" and k.lower() not in keys)
-        report(not unknown, f"{label}: {ref(obj)} sets only settings of src/config/mod.rs", ", ".join(unknown))
+        report(not unknown, f"{label}: {ref(obj)} sets only settings of src/config/settings.rs", ", ".join(unknown))
         leaks = sorted(k for k in SECRET_SETTINGS & set(env) if env[k][0] != "secret")
         if "*" in env:
             leaks.append(f"envFrom the Secret {env['*'][1]} (every key)")

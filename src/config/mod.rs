@@ -1108,8 +1108,9 @@ mod tests {
         );
     }
 
-    /// The lines scripts/check-compose.sh and .railway/check.ts read the keys from, and the line
-    /// scripts/check-railway.sh reads the default shutdown grace from, parsed as they do.
+    /// The lines scripts/lib/settings.sh (for the deployment checks) and .railway/check.ts read
+    /// the keys from, and those scripts/lib/settings.sh reads the defaults the checks compare the
+    /// manifests with (shutdown grace, ETL deadline) from, parsed as they do.
     #[test]
     fn the_deployment_checks_find_every_key_in_the_table_source() {
         let source: Vec<&str> = include_str!("settings.rs").lines().collect();
@@ -1135,17 +1136,24 @@ mod tests {
                 );
             }
         }
-        let grace = source
-            .iter()
-            .position(|line| line.trim() == "key: \"shutdown_grace_seconds\",")
-            .and_then(|n| source.get(n + 1))
-            .and_then(|line| line.trim().strip_prefix("default: Integer("))
-            .and_then(|rest| rest.strip_suffix("),"))
-            .and_then(|n| n.parse::<u64>().ok());
-        assert_eq!(
-            grace.map(settings::Default::Integer),
-            Some(settings::SHUTDOWN_GRACE_SECONDS.default)
-        );
+        for setting in [
+            settings::SHUTDOWN_GRACE_SECONDS,
+            settings::ETL_DEADLINE_SECONDS,
+        ] {
+            let default = source
+                .iter()
+                .position(|line| line.trim() == format!("key: \"{}\",", setting.key))
+                .and_then(|n| source.get(n + 1))
+                .and_then(|line| line.trim().strip_prefix("default: Integer("))
+                .and_then(|rest| rest.strip_suffix("),"))
+                .and_then(|n| n.parse::<u64>().ok());
+            assert_eq!(
+                default.map(settings::Default::Integer),
+                Some(setting.default),
+                "{}",
+                setting.key
+            );
+        }
     }
 
     /// README.md's and docs/etl.md's configuration tables, between their markers, are what
