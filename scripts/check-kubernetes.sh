@@ -66,17 +66,18 @@ ok "tools: kubectl $(kubectl version --client -o json | python3 -c 'import json,
 
 # What the manifests must agree with, read from where the app and Railway define it.
 keys=$(settings_keys | paste -sd, -)
+secrets=$(settings_secret_keys | paste -sd, -)
 grace=$(settings_integer_default shutdown_grace_seconds)
 deadline=$(settings_integer_default etl_deadline_seconds)
 schedule=$(python3 -c 'import json; print(json.load(open("railway.etl.json"))["deploy"]["cronSchedule"])' 2>/dev/null)
-if [ "$(tr ',' '\n' <<<"$keys" | grep -c .)" -lt 10 ] || [ -z "$grace" ] || [ -z "$deadline" ] || [ -z "$schedule" ]; then
-  fail "cannot read the keys, shutdown_grace_seconds, etl_deadline_seconds (src/config/settings.rs) or the cron schedule (railway.etl.json)"
+if [ "$(tr ',' '\n' <<<"$keys" | grep -c .)" -lt 10 ] || [ -z "$secrets" ] || [ -z "$grace" ] || [ -z "$deadline" ] || [ -z "$schedule" ]; then
+  fail "cannot read the keys, the secret ones, shutdown_grace_seconds, etl_deadline_seconds (src/config/settings.rs) or the cron schedule (railway.etl.json)"
   finish
 fi
-ok "the app's defaults: SHUTDOWN_GRACE_SECONDS $grace s, ETL_DEADLINE_SECONDS $deadline s; the ETL's schedule: $schedule"
+ok "the app's defaults: SHUTDOWN_GRACE_SECONDS $grace s, ETL_DEADLINE_SECONDS $deadline s; its secrets: $(tr '[:lower:]' '[:upper:]' <<<"$secrets" | sed 's/,/, /g'); the ETL's schedule: $schedule"
 
 check() {
-  python3 scripts/check_kubernetes.py "$1" --kubectl kubectl --keys "$keys" --grace "$grace" \
+  python3 scripts/check_kubernetes.py "$1" --kubectl kubectl --keys "$keys" --secrets "$secrets" --grace "$grace" \
     --etl-deadline "$deadline" --etl-schedule "$schedule"
 }
 
@@ -134,6 +135,9 @@ reject "the owner's URL given to the API" base/api-deployment.yaml \
 reject "the token-signing key given to the ETL" base/etl-cronjob.yaml \
   '0,/- name: FMP_API_KEY/s//- name: SECRET_KEY/' \
   'CronJob/sigmasight-etl gets no secret it does not use .*: SECRET_KEY$'
+reject "the owner's URL in the API's ConfigMap" base/kustomization.yaml \
+  's|- DATABASE_POOL_SIZE=10|- DATABASE_POOL_SIZE=10\n      - DATABASE_MIGRATION_URL=postgres://owner:pw@db/sigmasight|' \
+  'Deployment/sigmasight-api takes its secrets from secretKeyRef only: DATABASE_MIGRATION_URL'
 
 # The managed-database patch of docs/kubernetes.md must keep every check passing.
 echo "== the check accepts the documented patch for a database outside the cluster"

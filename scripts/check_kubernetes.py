@@ -9,8 +9,8 @@ secrets, network policies, deploy order).
 Prints one line per check: "ok<TAB>name" or "FAIL<TAB>name: why". Exits 0 when every check
 passed, 3 when one failed (already printed), anything else on a crash.
 
-Usage: check_kubernetes.py ROOT --kubectl PATH --keys K1,K2,... --grace N --etl-deadline N
-       --etl-schedule CRON
+Usage: check_kubernetes.py ROOT --kubectl PATH --keys K1,K2,... --secrets K1,K2,... --grace N
+       --etl-deadline N --etl-schedule CRON
 """
 
 import argparse
@@ -38,11 +38,8 @@ WORKLOADS = {
     "migrate": ("Job", "sigmasight-migrate", ["migrate"]),
     "etl": ("CronJob", "sigmasight-etl", ["etl"]),
 }
-# Settings that are secrets (src/config/mod.rs, SECRET_KEYS): only ever from a Secret.
-SECRET_SETTINGS = {
-    "DATABASE_URL", "DATABASE_MIGRATION_URL", "SECRET_KEY", "SECRET_KEY_PREVIOUS",
-    "FMP_API_KEY", "POLYGON_API_KEY",
-}
+# The Secret that the secret settings (`secret: true` in src/config/settings.rs, given as
+# --secrets) come from, and only from.
 SECRET_NAME = "sigmasight"
 # The secret settings each workload gets, and no other: least privilege between the three.
 SECRETS_NEEDED = {
@@ -340,6 +337,7 @@ def selected_by_step(obj, step):
 
 def check_overlay(label, objects, args):
     keys = set(args.keys.split(","))
+    secret_settings = {k.upper() for k in args.secrets.split(",")}
     by_name = {(o.get("kind"), get(o, "metadata", "name")): o for o in objects}
     workloads = {}
     for component, (kind, name, _args) in WORKLOADS.items():
@@ -397,14 +395,14 @@ def check_overlay(label, objects, args):
         env = environment(c, by_name)
         unknown = sorted(k for k in env if k != "*" and k.lower() not in keys)
         report(not unknown, f"{label}: {ref(obj)} sets only settings of src/config/settings.rs", ", ".join(unknown))
-        leaks = sorted(k for k in SECRET_SETTINGS & set(env) if env[k][0] != "secret")
+        leaks = sorted(k for k in secret_settings & set(env) if env[k][0] != "secret")
         if "*" in env:
             leaks.append(f"envFrom the Secret {env['*'][1]} (every key)")
         report(not leaks, f"{label}: {ref(obj)} takes its secrets from secretKeyRef only", ", ".join(leaks))
-        extra = sorted(SECRET_SETTINGS & set(env) - SECRETS_NEEDED[component])
+        extra = sorted(secret_settings & set(env) - SECRETS_NEEDED[component])
         report(not extra, f"{label}: {ref(obj)} gets no secret it does not use "
                f"(only {', '.join(sorted(SECRETS_NEEDED[component]))})", ", ".join(extra))
-        wrong_secret = sorted(k for k in SECRET_SETTINGS & set(env) if env[k][0] == "secret" and env[k][1] != SECRET_NAME)
+        wrong_secret = sorted(k for k in secret_settings & set(env) if env[k][0] == "secret" and env[k][1] != SECRET_NAME)
         report(not wrong_secret, f"{label}: {ref(obj)} reads the Secret '{SECRET_NAME}'", ", ".join(wrong_secret))
         db = env.get("DATABASE_URL")
         want = DATABASE_SECRET_KEY[component]
@@ -636,10 +634,16 @@ def main():
     parser.add_argument("root")
     parser.add_argument("--kubectl", required=True)
     parser.add_argument("--keys", required=True)
+    parser.add_argument("--secrets", required=True)
     parser.add_argument("--grace", type=int, required=True)
     parser.add_argument("--etl-deadline", type=int, required=True)
     parser.add_argument("--etl-schedule", required=True)
     args = parser.parse_args()
+
+    secret_settings = {k.upper() for k in args.secrets.split(",")}
+    not_secret = sorted(set().union(*SECRETS_NEEDED.values()) - secret_settings)
+    report(not not_secret, "the secrets each workload needs are secret settings of src/config/settings.rs",
+           ", ".join(not_secret))
 
     base = os.path.join(args.root, "base")
     objects = render(args.kubectl, base)

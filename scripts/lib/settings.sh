@@ -4,7 +4,8 @@
 #
 # The table's source keeps two things parseable, and a unit test in src/config
 # (the_deployment_checks_find_every_key_in_the_table_source) parses it as these functions do:
-# each entry's `key: "..."` is a line of its own, and its `default:` is the line after it.
+# each entry's `key: "..."` is a line of its own, its `default:` is the line after it, and its
+# `secret:` is a line of its own after them.
 
 settings_source=src/config/settings.rs
 
@@ -17,4 +18,10 @@ settings_keys() {
 # (`default: Integer(25),`); nothing otherwise.
 settings_integer_default() {
   sed -n "/^ *key: \"$1\",\$/{n;s/^ *default: Integer(\([0-9][0-9]*\)),\$/\1/p;}" "$settings_source"
+}
+
+# settings_secret_keys: the keys whose entry says `secret: true,`, one a line, in the table's order.
+settings_secret_keys() {
+  awk '/^ *key: "[a-z_0-9]*",$/ { split($0, part, "\""); key = part[2] }
+    /^ *secret: true,$/ { print key }' "$settings_source"
 }

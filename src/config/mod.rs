@@ -1109,8 +1109,8 @@ mod tests {
     }
 
     /// The lines scripts/lib/settings.sh (for the deployment checks) and .railway/check.ts read
-    /// the keys from, and those scripts/lib/settings.sh reads the defaults the checks compare the
-    /// manifests with (shutdown grace, ETL deadline) from, parsed as they do.
+    /// the keys from, and those scripts/lib/settings.sh reads the secret keys and the defaults the
+    /// checks compare the manifests with (shutdown grace, ETL deadline) from, parsed as they do.
     #[test]
     fn the_deployment_checks_find_every_key_in_the_table_source() {
         let source: Vec<&str> = include_str!("settings.rs").lines().collect();
@@ -1136,6 +1136,20 @@ mod tests {
                 );
             }
         }
+        let mut key = None;
+        let mut secret = Vec::new();
+        for line in &source {
+            key = key_of(line).or(key);
+            if line.trim() == "secret: true," {
+                secret.extend(key.clone());
+            }
+        }
+        let declared_secret: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.secret)
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(secret, declared_secret);
         for setting in [
             settings::SHUTDOWN_GRACE_SECONDS,
             settings::ETL_DEADLINE_SECONDS,

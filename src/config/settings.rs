@@ -152,8 +152,9 @@ macro_rules! settings {
 use self::Default::{Bool, Integer, Required, Text, Unset};
 use self::Group::{Etl, Service};
 
-// Each `key: "..."` stays on a line of its own, with its `default:` on the next line:
-// scripts/lib/settings.sh reads the keys and defaults from those lines, .railway/check.ts the keys.
+// Each `key: "..."` stays on a line of its own, with its `default:` on the next line and its
+// `secret:` on a line of its own: scripts/lib/settings.sh reads the keys, defaults and secrets
+// from those lines, .railway/check.ts the keys.
 settings! {
     DATABASE_URL = Setting {
         key: "database_url",
