@@ -6,7 +6,7 @@
 // asserts the deployment settings the service depends on, including that they match the
 // config-as-code files, that the services connect as the least-privilege roles of
 // scripts/db/roles.sql, and that every variable of the table in docs/railway.md (and every
-// setting the app reads, from src/config/mod.rs) is declared as that table says. All of it in
+// setting the app reads, from src/config/settings.rs) is declared as that table says. All of it in
 // both of the file's modes: the Dockerfile build (SIGMASIGHT_IMAGE unset) and a registry image by
 // digest (set to a sample digest here), where the services must run that image with the same
 // commands and variables; and SIGMASIGHT_IMAGE set to a tag, or to anything but a digest
@@ -112,10 +112,10 @@ function rolesOfRolesSql(): { owner?: string; app?: string } {
   };
 }
 
-/** Every setting the app reads, as its environment variable: `KEYS` in src/config/mod.rs. */
+/** Every setting the app reads, as its environment variable: the `key: "..."` line of each entry
+ * of the table in src/config/settings.rs. */
 function configVariables(): string[] {
-  const list = /pub const KEYS: &\[&str\] = &\[([\s\S]*?)\];/.exec(readText("src/config/mod.rs"));
-  return [...(list?.[1] ?? "").matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!.toUpperCase());
+  return [...readText("src/config/settings.rs").matchAll(/^ *key: "([a-z0-9_]+)",$/gm)].map((m) => m[1]!.toUpperCase());
 }
 
 /** How a service declares a variable: with a value, as `preserve()`, or not at all. */
@@ -361,9 +361,9 @@ for (const environment of environments) for (const mode of MODES) {
   }
   const unlisted = configVariables().filter((v) => !documented.rows.has(v));
   check(
-    `[${label}] every setting of src/config/mod.rs is in the docs/railway.md table`,
+    `[${label}] every setting of src/config/settings.rs is in the docs/railway.md table`,
     configVariables().length > 0 && unlisted.length === 0,
-    unlisted.length ? unlisted.join(", ") : "no KEYS found in src/config/mod.rs",
+    unlisted.length ? unlisted.join(", ") : "no keys found in src/config/settings.rs",
   );
 
   if (mode.image === undefined) {

@@ -2,7 +2,7 @@
 # Checks docker-compose.yml with compose's own parser (`config`), no engine needed:
 #
 #   1. the file is valid;
-#   2. every setting of src/config/mod.rs (KEYS, in capitals) reaches `api` and `etl` from .env:
+#   2. every setting of src/config/settings.rs (each entry's key, in capitals) reaches `api` and `etl` from .env:
 #      rendered with an env file that sets each to a marker value, each service's environment
 #      holds the marker, except the settings compose sets itself (DATABASE_URL, MIGRATE_ON_START,
 #      PORT) and DATABASE_MIGRATION_URL, which neither is given; SECRET_KEY and
@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/docker.sh
 source scripts/lib/docker.sh
+# shellcheck source=scripts/lib/settings.sh
+source scripts/lib/settings.sh
 
 passed=0
 failed=0
@@ -32,11 +34,10 @@ if ! "${compose[@]}" version >/dev/null 2>&1; then
   exit 0
 fi
 
-# The settings, read from the one list the app reads its environment by.
-mapfile -t keys < <(sed -n '/^pub const KEYS: &\[&str\] = &\[$/,/^\];$/s/^ *"\([a-z_0-9]*\)",$/\1/p' src/config/mod.rs |
-  tr '[:lower:]' '[:upper:]')
+# The settings, read from the table the app reads its environment by (scripts/lib/settings.sh).
+mapfile -t keys < <(settings_keys | tr '[:lower:]' '[:upper:]')
 if [ "${#keys[@]}" -lt 10 ]; then
-  echo "FAIL  cannot read KEYS from src/config/mod.rs (found ${#keys[@]})"
+  echo "FAIL  cannot read the keys from src/config/settings.rs (found ${#keys[@]})"
   echo "compose: 0 passed, 1 failed"
   exit 1
 fi
@@ -47,7 +48,7 @@ not_passed=(DATABASE_MIGRATION_URL)
 api_only=(SECRET_KEY SECRET_KEY_PREVIOUS DEMO_PASSWORD)
 for key in "${compose_owned[@]}" "${not_passed[@]}" SECRET_KEY SECRET_KEY_PREVIOUS; do
   if ! printf '%s\n' "${keys[@]}" | grep -qx "$key"; then
-    fail "$key is no longer a key of src/config/mod.rs: update this script"
+    fail "$key is no longer a key of src/config/settings.rs: update this script"
   fi
 done
 
@@ -122,7 +123,7 @@ for service in api etl; do
     fi
   done
   if [ ${#missing[@]} -eq 0 ]; then
-    ok "$service: every setting of src/config/mod.rs set in .env reaches it (${#keys[@]} keys)"
+    ok "$service: every setting of src/config/settings.rs set in .env reaches it (${#keys[@]} keys)"
   else
     fail "$service: not passed from .env: ${missing[*]} (add them to docker-compose.yml)"
   fi

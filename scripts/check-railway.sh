@@ -10,7 +10,7 @@
 #      validateGraph and asserts the same values, that they match the JSON files, that the
 #      services connect as the roles of scripts/db/roles.sql (the app role to serve and load,
 #      the owner only for the pre-deploy migrate), and that every variable is declared as the
-#      table of docs/railway.md says, with every setting of src/config/mod.rs in that table.
+#      table of docs/railway.md says, with every setting of src/config/settings.rs in that table.
 #      Both of the file's modes: the Dockerfile build, and SIGMASIGHT_IMAGE set to a registry
 #      image by digest (the same settings, the image as source); a tag there must be refused.
 #
@@ -20,6 +20,8 @@
 # Usage: scripts/check-railway.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+# shellcheck source=scripts/lib/settings.sh
+source scripts/lib/settings.sh
 
 passed=0
 failed=0
@@ -43,11 +45,11 @@ skip() { tally <<<"skip"$'\t'"$1"; }
 
 # The grace period the app gives in-flight requests on SIGTERM, read from its own defaults so
 # that raising it there without raising drainingSeconds here fails this check.
-grace=$(sed -n 's/^ *shutdown_grace_seconds: *\([0-9][0-9]*\),.*/\1/p' src/config/mod.rs | head -n 1)
+grace=$(settings_integer_default shutdown_grace_seconds)
 if [ -n "$grace" ]; then
-  ok "the app's default SHUTDOWN_GRACE_SECONDS is $grace s (src/config/mod.rs)"
+  ok "the app's default SHUTDOWN_GRACE_SECONDS is $grace s (src/config/settings.rs)"
 else
-  fail "cannot find the default shutdown_grace_seconds in src/config/mod.rs"
+  fail "cannot find the default shutdown_grace_seconds in src/config/settings.rs"
   grace=25
 fi
 export SHUTDOWN_GRACE_SECONDS_DEFAULT=$grace

@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
-# The Python tools (hadolint, check-jsonschema, zizmor, schemathesis) live in a virtual
-# environment, .venv (scripts/python-tools.txt says how to make it; .ci/run does): it comes first
-# on PATH when it exists.
+# The Python tools (hadolint, check-jsonschema, zizmor, schemathesis, kubernetes-validate,
+# kubectl) live in a virtual environment, .venv (scripts/python-tools.txt says how to make it;
+# .ci/run does): it comes first on PATH when it exists.
 if [ -x .venv/bin/python3 ]; then
   export PATH="$PWD/.venv/bin:$PATH"
 fi
@@ -30,7 +30,7 @@ if cargo tree --locked --target all -i openssl-sys >/dev/null 2>&1; then
 fi
 echo "openssl-sys: absent"
 
-step "lint: Dockerfile, dependencies, shell scripts, Railway files, GitHub workflows, compose file"
+step "lint: Dockerfile, dependencies, shell scripts, Railway files, Kubernetes manifests, GitHub workflows, compose file"
 # hadolint and cargo deny (licences, bans, sources): offline and a few seconds. The advisories
 # and the image scan need the network: scripts/security-check.sh without --offline.
 scripts/security-check.sh --offline
@@ -40,6 +40,9 @@ else
   echo "shellcheck: skipped (not installed: apt-get install shellcheck)"
 fi
 scripts/check-railway.sh
+# deploy/kubernetes: rendered, schema-checked, the restricted Pod Security Standard field by
+# field, and a copy with one violation per case must be rejected.
+scripts/check-kubernetes.sh
 scripts/check-workflows.sh
 # The pin check must also reject what it exists to catch: a copy with one action on a tag.
 unpinned=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-workflows.XXXXXX")
@@ -61,7 +64,7 @@ echo "check-workflows: rejects an action pinned by tag"
 scripts/test-verify-image.sh
 # ---------------------------------------------------------------------------------------------
 
-# docker-compose.yml: valid, and every setting of src/config/mod.rs passes through to api and etl.
+# docker-compose.yml: valid, and every setting of src/config/settings.rs passes through to api and etl.
 scripts/check-compose.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then

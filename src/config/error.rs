@@ -31,6 +31,9 @@ pub enum ConfigError {
         line: usize,
         column: usize,
     },
+    /// A bug in the settings table or its reader: a declared key that is never read, or one read
+    /// as a kind its entry does not declare. Every test that loads a configuration finds it.
+    Table { key: String, reason: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -61,6 +64,10 @@ impl fmt::Display for ConfigError {
                 "{}: cannot parse the configuration file \"{path}\": TOML syntax error at line {line}, column {column}",
                 super::CONFIG_FILE_VAR
             ),
+            Self::Table { key, reason } => write!(
+                f,
+                "{key}: {reason} (a bug in src/config/settings.rs or its reader)"
+            ),
         }
     }
 }
@@ -82,13 +89,13 @@ impl ConfigError {
             },
             Kind::UnknownField(field, _) => Self::UnknownKey { key: field, source },
             Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _) => Self::Invalid {
-                expected: super::expectation(&key).to_owned(),
+                expected: super::expectation(&key),
                 got: shown(&key, &actual),
                 key: env_name(&key),
                 source,
             },
             Kind::UnknownVariant(got, _) => Self::Invalid {
-                expected: super::expectation(&key).to_owned(),
+                expected: super::expectation(&key),
                 got: format!("{got:?}"),
                 key: env_name(&key),
                 source,
@@ -103,7 +110,7 @@ impl ConfigError {
                 },
             },
             other => Self::Invalid {
-                expected: super::expectation(&key).to_owned(),
+                expected: super::expectation(&key),
                 got: if super::is_secret(&key) {
                     SECRET_NOT_SHOWN.to_owned()
                 } else {

@@ -1,77 +1,34 @@
 //! Configuration: built-in defaults, then the optional TOML file named by `SIGMASIGHT_CONFIG`,
 //! then the environment (the plain names Railway and compose set: `DATABASE_URL`, `PORT`, ...).
 //!
-//! Every value is validated before any socket opens; a bad one is reported as one sentence that
-//! names the key and where the value came from (see [`ConfigError`]).
+//! Each key is declared once, in [`settings::SETTINGS`]; this module reads the sources by that
+//! table into the typed [`Config`]. Every value is validated before any socket opens; a bad one is
+//! reported as one sentence that names the key and where the value came from (see
+//! [`ConfigError`]).
 
 mod database_url;
 mod error;
 mod secret;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use figment::Figment;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use database_url::{redact, DatabaseUrl};
 pub use error::ConfigError;
 pub use secret::Secret;
 
+use settings::{Kind, Setting, Unit, SETTINGS};
+
 /// The environment variable naming an optional TOML configuration file.
 pub const CONFIG_FILE_VAR: &str = "SIGMASIGHT_CONFIG";
-
-/// Every key, in the order `sigmasight config` prints them. In the environment each is spelt in
-/// capitals (`database_url` → `DATABASE_URL`); in the TOML file, as here.
-pub const KEYS: &[&str] = &[
-    "database_url",
-    "database_migration_url",
-    "database_pool_size",
-    "database_pool_timeout_seconds",
-    "database_pool_recycle_seconds",
-    "migrate_on_start",
-    "port",
-    "cors_allowed_origins",
-    "request_timeout_seconds",
-    "request_body_limit_bytes",
-    "shutdown_grace_seconds",
-    "header_read_timeout_seconds",
-    "max_connections",
-    "trusted_proxy_hops",
-    "client_address_header",
-    "password_hash_concurrency",
-    "password_hash_queue",
-    "log_level",
-    "log_format",
-    "fmp_api_key",
-    "polygon_api_key",
-    "fmp_base_url",
-    "polygon_base_url",
-    "etl_primary_provider",
-    "fmp_requests_per_minute",
-    "polygon_requests_per_minute",
-    "etl_request_timeout_seconds",
-    "etl_deadline_seconds",
-    "etl_max_retries",
-    "etl_batch_size",
-    "etl_benchmark_symbols",
-    "etl_lookback_days",
-    "secret_key",
-    "secret_key_previous",
-    "access_token_ttl_seconds",
-];
-
-/// Keys whose values are secrets (or contain one): never printed, never quoted in errors.
-const SECRET_KEYS: &[&str] = &[
-    "database_url",
-    "database_migration_url",
-    "fmp_api_key",
-    "polygon_api_key",
-    "secret_key",
-    "secret_key_previous",
-];
 
 /// The shortest token-signing key accepted, in bytes: HS256's own output size.
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
@@ -126,7 +83,8 @@ pub struct Config {
     pub secret_key_previous: Option<Secret>,
     /// How long an access token is valid.
     pub access_token_ttl: Duration,
-    sources: BTreeMap<&'static str, String>,
+    /// `sigmasight config`'s rows, recorded as the values were read.
+    described: Vec<(String, String, String)>,
 }
 
 /// What `sigmasight etl` needs beyond the database: providers, their keys and limits.
@@ -232,174 +190,38 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The raw shape of the sources before validation. Unknown keys are an error.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    database_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    database_migration_url: Option<String>,
-    database_pool_size: u32,
-    database_pool_timeout_seconds: u64,
-    database_pool_recycle_seconds: u64,
-    migrate_on_start: bool,
-    port: u16,
-    cors_allowed_origins: Origins,
-    request_timeout_seconds: u64,
-    request_body_limit_bytes: u64,
-    shutdown_grace_seconds: u64,
-    header_read_timeout_seconds: u64,
-    max_connections: u64,
-    trusted_proxy_hops: u32,
-    client_address_header: ClientAddressHeader,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    password_hash_concurrency: Option<u32>,
-    password_hash_queue: u32,
-    log_level: String,
-    log_format: LogFormat,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fmp_api_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    polygon_api_key: Option<String>,
-    fmp_base_url: String,
-    polygon_base_url: String,
-    etl_primary_provider: Provider,
-    fmp_requests_per_minute: u32,
-    polygon_requests_per_minute: u32,
-    etl_request_timeout_seconds: u64,
-    etl_deadline_seconds: u64,
-    etl_max_retries: u32,
-    etl_batch_size: u32,
-    etl_benchmark_symbols: String,
-    etl_lookback_days: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret_key_previous: Option<String>,
-    access_token_ttl_seconds: u64,
-}
-
-/// Origins as a comma-separated string (the environment) or a list (TOML).
-#[derive(Debug, Serialize, Deserialize)]
+/// A list setting as a comma-separated string (the environment) or a list (TOML).
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Origins {
+enum ListValue {
     List(Vec<String>),
     Text(String),
 }
 
-impl Default for Raw {
-    fn default() -> Self {
-        Self {
-            database_url: None,
-            database_migration_url: None,
-            database_pool_size: 10,
-            database_pool_timeout_seconds: 30,
-            database_pool_recycle_seconds: 1800,
-            migrate_on_start: true,
-            port: 8000,
-            cors_allowed_origins: Origins::Text(
-                "http://localhost:3000,http://localhost:3005".to_owned(),
-            ),
-            request_timeout_seconds: 30,
-            request_body_limit_bytes: 1024 * 1024,
-            shutdown_grace_seconds: 25,
-            // Slowloris: a client that sends a request's headers a byte at a time holds a
-            // connection only this long. Idle keep-alive connections close after it too.
-            header_read_timeout_seconds: 10,
-            // Far above what one replica serves (each connection costs a few KiB), far below
-            // the file descriptors a container gets.
-            max_connections: 4096,
-            trusted_proxy_hops: 0,
-            client_address_header: ClientAddressHeader::XForwardedFor,
-            // Unset: one verification per CPU (see `password_hash_concurrency()`).
-            password_hash_concurrency: None,
-            // At ~25 ms a verification on one core, 64 waiting logins are about a second and a
-            // half of work on two cores: a client waits that long at most before 503.
-            password_hash_queue: 64,
-            log_level: "info".to_owned(),
-            log_format: LogFormat::Json,
-            fmp_api_key: None,
-            polygon_api_key: None,
-            fmp_base_url: "https://financialmodelingprep.com".to_owned(),
-            polygon_base_url: "https://api.polygon.io".to_owned(),
-            etl_primary_provider: Provider::Fmp,
-            // The plans' limits: FMP Starter allows 300 calls a minute, Polygon's free plan 5.
-            fmp_requests_per_minute: 300,
-            polygon_requests_per_minute: 5,
-            etl_request_timeout_seconds: 30,
-            // 50 minutes: a daily cron run finishes in seconds; a backfill that is still going
-            // after this records what it could not do instead of overlapping the next day's run.
-            etl_deadline_seconds: 3000,
-            etl_max_retries: 5,
-            etl_batch_size: 5000,
-            etl_benchmark_symbols: "SPY".to_owned(),
-            // A month, about 21 trading days: two weeks of failed, skipped or cancelled cron
-            // runs are still repaired by the next one, and a newly tracked symbol's first run
-            // still costs one request per symbol (or, through Polygon's grouped endpoint, at most
-            // some 21 requests: four minutes at 5 a minute). Older history is a deliberate
-            // backfill (--from/--to).
-            etl_lookback_days: 30,
-            secret_key: None,
-            secret_key_previous: None,
-            // An hour: short enough that a leaked token is soon worthless, long enough that a
-            // dashboard session does not log in again every few minutes.
-            access_token_ttl_seconds: 3600,
-        }
-    }
-}
-
 /// What each key takes, for error messages.
-fn expectation(key: &str) -> &'static str {
-    match key {
-        "database_url" | "database_migration_url" => "a postgres:// URL",
-        "database_pool_size" => "an integer 1-1000",
-        "database_pool_timeout_seconds" | "request_timeout_seconds" => {
-            "a whole number of seconds, 1-3600"
-        }
-        "database_pool_recycle_seconds" => "a whole number of seconds, 1-86400",
-        "shutdown_grace_seconds" => "a whole number of seconds, 0-3600",
-        "header_read_timeout_seconds" => "a whole number of seconds, 1-3600",
-        "max_connections" => "a number of connections, 1-1000000",
-        "trusted_proxy_hops" => "a number of proxies, 0-10",
-        "client_address_header" => "x-forwarded-for, or x-real-ip (with TRUSTED_PROXY_HOPS=1)",
-        "password_hash_concurrency" => "a number of verifications, 1-1024",
-        "password_hash_queue" => "a number of logins, 0-100000",
-        "migrate_on_start" => "true or false",
-        "port" => "an integer 1-65535",
-        "cors_allowed_origins" => {
-            "a comma-separated list of origins such as https://app.example.com"
-        }
-        "request_body_limit_bytes" => "a number of bytes, 1-1073741824",
-        "log_level" => {
-            "a level (error, warn, info, debug, trace) or directives such as info,sqlx=warn"
-        }
-        "log_format" => "json or pretty",
-        "fmp_api_key" | "polygon_api_key" => "an API key",
-        "fmp_base_url" | "polygon_base_url" => "an http:// or https:// URL with no query",
-        "etl_primary_provider" => "fmp or polygon",
-        "fmp_requests_per_minute" | "polygon_requests_per_minute" => {
-            "a number of requests a minute, 1-1000000"
-        }
-        "etl_request_timeout_seconds" => "a whole number of seconds, 1-600",
-        "etl_deadline_seconds" => "a whole number of seconds, 1-86400",
-        "etl_max_retries" => "a number of retries, 0-20",
-        "etl_batch_size" => "a number of bars, 1-100000",
-        "etl_benchmark_symbols" => "a comma-separated list of upper-case symbols such as SPY,QQQ",
-        "etl_lookback_days" => "a number of calendar days, 1-366",
-        "secret_key" | "secret_key_previous" => "a secret of at least 32 bytes",
-        "access_token_ttl_seconds" => "a whole number of seconds, 60-86400",
-        _ => "a known key",
-    }
+fn expectation(key: &str) -> String {
+    settings::find(key).map_or_else(|| "a known key".to_owned(), |s| s.kind.expectation())
 }
 
 fn is_secret(key: &str) -> bool {
-    SECRET_KEYS.contains(&key)
+    settings::find(key).is_some_and(|s| s.secret)
 }
 
 /// The built-in defaults alone (tests merge their own values over them).
 pub fn defaults() -> Figment {
-    Figment::from(Serialized::defaults(Raw::default()))
+    let values: Dict = SETTINGS
+        .iter()
+        .filter_map(|s| {
+            let value = match s.default {
+                settings::Default::Integer(n) => Value::from(n),
+                settings::Default::Bool(b) => Value::from(b),
+                settings::Default::Text(text) => Value::from(text),
+                settings::Default::Unset(_) | settings::Default::Required => return None,
+            };
+            Some((s.key.to_owned(), value))
+        })
+        .collect();
+    Figment::from(Serialized::defaults(values))
 }
 
 /// The standard sources: defaults, then `SIGMASIGHT_CONFIG`'s file, then the environment.
@@ -415,7 +237,8 @@ pub fn figment() -> Result<Figment, ConfigError> {
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    Ok(figment.merge(Env::raw().only(KEYS)))
+    let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+    Ok(figment.merge(Env::raw().only(&keys)))
 }
 
 impl Config {
@@ -426,135 +249,108 @@ impl Config {
 
     /// Validates the configuration held by `figment` (tests build their own).
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let raw: Raw = figment
+        // Every entry of the table, by its constant (`PORT`, ...).
+        use settings::*;
+
+        // A file that does not parse, or a key the table does not declare, stops everything.
+        let given: Dict = figment
             .extract()
             .map_err(|e| ConfigError::from_figment(e, figment))?;
-        let check = Checker { figment };
+        if let Some(key) = given.keys().find(|key| settings::find(key).is_none()) {
+            return Err(ConfigError::UnknownKey {
+                key: key.clone(),
+                source: error::source_of(figment, key),
+            });
+        }
+        let mut r = Reader::new(figment);
 
-        let database_url = match raw.database_url.as_deref() {
-            None => {
-                return Err(ConfigError::Missing {
-                    key: "DATABASE_URL".to_owned(),
-                })
-            }
-            Some(url) => check.database_url("database_url", url)?,
-        };
-        let database_migration_url = raw
-            .database_migration_url
-            .as_deref()
-            .filter(|url| !url.is_empty())
-            .map(|url| check.database_url("database_migration_url", url))
-            .transpose()?;
-        let etl = check.etl(&raw)?;
-        let cors_allowed_origins = check.origins(raw.cors_allowed_origins)?;
-        check.range("database_pool_size", raw.database_pool_size.into(), 1, 1000)?;
-        check.range(
-            "database_pool_timeout_seconds",
-            raw.database_pool_timeout_seconds,
-            1,
-            3600,
-        )?;
-        check.range(
-            "database_pool_recycle_seconds",
-            raw.database_pool_recycle_seconds,
-            1,
-            86_400,
-        )?;
-        check.range("port", raw.port.into(), 1, 65_535)?;
-        check.range(
-            "request_timeout_seconds",
-            raw.request_timeout_seconds,
-            1,
-            3600,
-        )?;
-        check.range(
-            "request_body_limit_bytes",
-            raw.request_body_limit_bytes,
-            1,
-            1 << 30,
-        )?;
-        check.range(
-            "shutdown_grace_seconds",
-            raw.shutdown_grace_seconds,
-            0,
-            3600,
-        )?;
-        check.range(
-            "header_read_timeout_seconds",
-            raw.header_read_timeout_seconds,
-            1,
-            3600,
-        )?;
-        check.range("max_connections", raw.max_connections, 1, 1_000_000)?;
-        check.range("trusted_proxy_hops", raw.trusted_proxy_hops.into(), 0, 10)?;
+        let database_url = r.database_url(&DATABASE_URL)?;
+        let database_url = r.required(&DATABASE_URL, database_url)?;
+        let database_migration_url = r.database_url(&DATABASE_MIGRATION_URL)?;
+        let database_pool_size = r.integer(&DATABASE_POOL_SIZE)?;
+        let database_pool_timeout = r.seconds(&DATABASE_POOL_TIMEOUT_SECONDS)?;
+        let database_pool_recycle = r.seconds(&DATABASE_POOL_RECYCLE_SECONDS)?;
+        let migrate_on_start = r.bool(&MIGRATE_ON_START)?;
+        let port = r.integer(&PORT)?;
+        let cors_allowed_origins = r.list(&CORS_ALLOWED_ORIGINS, |origin| {
+            let origin = origin.trim_end_matches('/');
+            is_origin(origin).then(|| origin.to_owned())
+        })?;
+        let request_timeout = r.seconds(&REQUEST_TIMEOUT_SECONDS)?;
+        let request_body_limit_bytes = r.integer(&REQUEST_BODY_LIMIT_BYTES)?;
+        let shutdown_grace = r.seconds(&SHUTDOWN_GRACE_SECONDS)?;
+        let header_read_timeout = r.seconds(&HEADER_READ_TIMEOUT_SECONDS)?;
+        let max_connections = r.integer(&MAX_CONNECTIONS)?;
+        let trusted_proxy_hops = r.integer(&TRUSTED_PROXY_HOPS)?;
+        let header = r.choice(&CLIENT_ADDRESS_HEADER)?;
         // X-Real-IP is one address written by the nearest proxy: it means one trusted hop.
-        if raw.client_address_header == ClientAddressHeader::XRealIp && raw.trusted_proxy_hops != 1
-        {
-            return Err(check.invalid(
-                "client_address_header",
-                format!(
-                    "x-real-ip with TRUSTED_PROXY_HOPS={}",
-                    raw.trusted_proxy_hops
-                ),
+        if header == ClientAddressHeader::XRealIp && trusted_proxy_hops != 1 {
+            return Err(r.invalid(
+                &CLIENT_ADDRESS_HEADER,
+                format!("x-real-ip with TRUSTED_PROXY_HOPS={trusted_proxy_hops}"),
             ));
         }
-        let password_hash_concurrency = match raw.password_hash_concurrency {
-            Some(n) => {
-                check.range("password_hash_concurrency", n.into(), 1, 1024)?;
-                n as usize
+        let password_hash_concurrency = match r.optional_integer(&PASSWORD_HASH_CONCURRENCY)? {
+            Some(n) => n,
+            None => {
+                let n = std::thread::available_parallelism().map_or(1, usize::from);
+                r.show(&PASSWORD_HASH_CONCURRENCY, n.to_string());
+                n
             }
-            None => std::thread::available_parallelism().map_or(1, usize::from),
         };
-        check.range(
-            "password_hash_queue",
-            raw.password_hash_queue.into(),
-            0,
-            100_000,
-        )?;
-        check.range(
-            "access_token_ttl_seconds",
-            raw.access_token_ttl_seconds,
-            60,
-            86_400,
-        )?;
-        let secret_key = check.signing_key("secret_key", raw.secret_key.as_deref())?;
-        let secret_key_previous =
-            check.signing_key("secret_key_previous", raw.secret_key_previous.as_deref())?;
-        if tracing_subscriber::EnvFilter::try_new(&raw.log_level).is_err() {
-            return Err(check.invalid("log_level", format!("{:?}", raw.log_level)));
-        }
+        let password_hash_queue = r.integer(&PASSWORD_HASH_QUEUE)?;
+        let log_level = r.text(&LOG_LEVEL, |filter| {
+            tracing_subscriber::EnvFilter::try_new(filter).is_ok()
+        })?;
+        let log_format = r.choice(&LOG_FORMAT)?;
+        let etl = EtlConfig {
+            fmp_api_key: r.api_key(&FMP_API_KEY)?,
+            polygon_api_key: r.api_key(&POLYGON_API_KEY)?,
+            fmp_base_url: r.http_url(&FMP_BASE_URL)?,
+            polygon_base_url: r.http_url(&POLYGON_BASE_URL)?,
+            primary_provider: r.choice(&ETL_PRIMARY_PROVIDER)?,
+            fmp_requests_per_minute: r.integer(&FMP_REQUESTS_PER_MINUTE)?,
+            polygon_requests_per_minute: r.integer(&POLYGON_REQUESTS_PER_MINUTE)?,
+            request_timeout: r.seconds(&ETL_REQUEST_TIMEOUT_SECONDS)?,
+            deadline: r.seconds(&ETL_DEADLINE_SECONDS)?,
+            max_retries: r.integer(&ETL_MAX_RETRIES)?,
+            batch_size: r.integer(&ETL_BATCH_SIZE)?,
+            benchmark_symbols: r.list(&ETL_BENCHMARK_SYMBOLS, |symbol| {
+                is_symbol(symbol).then(|| symbol.to_owned())
+            })?,
+            lookback_days: r.integer(&ETL_LOOKBACK_DAYS)?,
+        };
+        let secret_key = r.signing_key(&SECRET_KEY)?;
+        let secret_key_previous = r.signing_key(&SECRET_KEY_PREVIOUS)?;
+        let access_token_ttl = r.seconds(&ACCESS_TOKEN_TTL_SECONDS)?;
 
         Ok(Self {
             database_url,
             database_migration_url,
-            database_pool_size: raw.database_pool_size,
-            database_pool_timeout: Duration::from_secs(raw.database_pool_timeout_seconds),
-            database_pool_recycle: Duration::from_secs(raw.database_pool_recycle_seconds),
-            migrate_on_start: raw.migrate_on_start,
-            port: raw.port,
+            database_pool_size,
+            database_pool_timeout,
+            database_pool_recycle,
+            migrate_on_start,
+            port,
             cors_allowed_origins,
-            request_timeout: Duration::from_secs(raw.request_timeout_seconds),
-            request_body_limit_bytes: usize::try_from(raw.request_body_limit_bytes)
-                .unwrap_or(usize::MAX),
-            shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds),
-            header_read_timeout: Duration::from_secs(raw.header_read_timeout_seconds),
-            max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+            request_timeout,
+            request_body_limit_bytes,
+            shutdown_grace,
+            header_read_timeout,
+            max_connections,
             client_address: ClientAddressRule {
-                trusted_proxy_hops: raw.trusted_proxy_hops,
-                header: raw.client_address_header,
+                trusted_proxy_hops,
+                header,
             },
             password_hash_concurrency,
-            password_hash_queue: raw.password_hash_queue as usize,
-            log_level: raw.log_level,
-            log_format: raw.log_format,
+            password_hash_queue,
+            log_level,
+            log_format,
             etl,
             secret_key,
             secret_key_previous,
-            access_token_ttl: Duration::from_secs(raw.access_token_ttl_seconds),
-            sources: KEYS
-                .iter()
-                .map(|key| (*key, error::source_of(figment, key)))
-                .collect(),
+            access_token_ttl,
+            described: r.finish()?,
         })
     }
 
@@ -565,66 +361,276 @@ impl Config {
             .unwrap_or(&self.database_url)
     }
 
-    /// The effective configuration as `(ENV_NAME, value, source)` rows, secrets redacted.
+    /// The effective configuration as `(ENV_NAME, value, source)` rows, in the table's order,
+    /// secrets redacted.
     pub fn describe(&self) -> Vec<(String, String, String)> {
-        let secs = |d: Duration| d.as_secs().to_string();
-        KEYS.iter()
-            .map(|key| {
-                let value = match *key {
-                    "database_url" => self.database_url.redacted(),
-                    "database_migration_url" => self.database_migration_url.as_ref().map_or_else(
-                        || "(unset: DATABASE_URL is used)".to_owned(),
-                        |u| u.redacted(),
-                    ),
-                    "database_pool_size" => self.database_pool_size.to_string(),
-                    "database_pool_timeout_seconds" => secs(self.database_pool_timeout),
-                    "database_pool_recycle_seconds" => secs(self.database_pool_recycle),
-                    "migrate_on_start" => self.migrate_on_start.to_string(),
-                    "port" => self.port.to_string(),
-                    "cors_allowed_origins" => self.cors_allowed_origins.join(","),
-                    "request_timeout_seconds" => secs(self.request_timeout),
-                    "request_body_limit_bytes" => self.request_body_limit_bytes.to_string(),
-                    "shutdown_grace_seconds" => secs(self.shutdown_grace),
-                    "header_read_timeout_seconds" => secs(self.header_read_timeout),
-                    "max_connections" => self.max_connections.to_string(),
-                    "trusted_proxy_hops" => self.client_address.trusted_proxy_hops.to_string(),
-                    "client_address_header" => self.client_address.header.as_str().to_owned(),
-                    "password_hash_concurrency" => self.password_hash_concurrency.to_string(),
-                    "password_hash_queue" => self.password_hash_queue.to_string(),
-                    "log_level" => self.log_level.clone(),
-                    "log_format" => format!("{:?}", self.log_format).to_ascii_lowercase(),
-                    "fmp_api_key" => shown_secret(self.etl.fmp_api_key.as_ref()),
-                    "polygon_api_key" => shown_secret(self.etl.polygon_api_key.as_ref()),
-                    "fmp_base_url" => self.etl.fmp_base_url.to_string(),
-                    "polygon_base_url" => self.etl.polygon_base_url.to_string(),
-                    "etl_primary_provider" => self.etl.primary_provider.as_str().to_owned(),
-                    "fmp_requests_per_minute" => self.etl.fmp_requests_per_minute.to_string(),
-                    "polygon_requests_per_minute" => {
-                        self.etl.polygon_requests_per_minute.to_string()
-                    }
-                    "etl_request_timeout_seconds" => secs(self.etl.request_timeout),
-                    "etl_deadline_seconds" => secs(self.etl.deadline),
-                    "etl_max_retries" => self.etl.max_retries.to_string(),
-                    "etl_batch_size" => self.etl.batch_size.to_string(),
-                    "etl_benchmark_symbols" => self.etl.benchmark_symbols.join(","),
-                    "etl_lookback_days" => self.etl.lookback_days.to_string(),
-                    "secret_key" => shown_secret(self.secret_key.as_ref()),
-                    "secret_key_previous" => shown_secret(self.secret_key_previous.as_ref()),
-                    "access_token_ttl_seconds" => secs(self.access_token_ttl),
-                    _ => String::new(),
-                };
-                let source = self.sources.get(key).cloned().unwrap_or_default();
-                (error::env_name(key), value, source)
-            })
-            .collect()
+        self.described.clone()
     }
 }
 
-/// How `sigmasight config` shows an API key: whether it is set, never what it is.
-fn shown_secret(secret: Option<&Secret>) -> String {
-    match secret {
-        Some(_) => "(set, not shown)".to_owned(),
-        None => "(unset)".to_owned(),
+/// How `sigmasight config` shows a secret that is set (a database URL shows itself redacted).
+const SET_NOT_SHOWN: &str = "(set, not shown)";
+
+/// Reads one key at a time by its entry in the table: the value's type, bounds and expectation
+/// come from the entry, and what `sigmasight config` shows for it is recorded as it is read.
+struct Reader<'a> {
+    figment: &'a Figment,
+    /// Each key read so far, with what `sigmasight config` shows for it (`None`: it is unset).
+    shown: BTreeMap<&'static str, Option<String>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(figment: &'a Figment) -> Self {
+        Self {
+            figment,
+            shown: BTreeMap::new(),
+        }
+    }
+
+    fn invalid(&self, s: &Setting, got: String) -> ConfigError {
+        ConfigError::Invalid {
+            key: s.env_name(),
+            expected: s.kind.expectation(),
+            got,
+            source: error::source_of(self.figment, s.key),
+        }
+    }
+
+    /// A reader that does not match the entry's kind: a bug, which every test that loads a
+    /// configuration finds.
+    fn misread(s: &Setting, as_what: &str) -> ConfigError {
+        ConfigError::Table {
+            key: s.env_name(),
+            reason: format!("read as {as_what}, which its entry does not declare"),
+        }
+    }
+
+    /// The value of `s` as a `T`; `None` if no source sets it.
+    fn value<T: DeserializeOwned>(&mut self, s: &Setting) -> Result<Option<T>, ConfigError> {
+        self.shown.insert(s.key, None);
+        if !self.figment.contains(s.key) {
+            return match s.default {
+                settings::Default::Required => Err(ConfigError::Missing { key: s.env_name() }),
+                _ => Ok(None),
+            };
+        }
+        self.figment
+            .extract_inner(s.key)
+            .map(Some)
+            .map_err(|e| ConfigError::from_figment(e, self.figment))
+    }
+
+    /// `value`, for a key that has a default or is required.
+    fn required<T>(&self, s: &Setting, value: Option<T>) -> Result<T, ConfigError> {
+        value.ok_or_else(|| ConfigError::Missing { key: s.env_name() })
+    }
+
+    /// Records what `sigmasight config` shows for `s`; a secret other than a (redacted)
+    /// database URL only says that it is set.
+    fn show(&mut self, s: &Setting, value: String) {
+        let value = if s.secret && s.kind != Kind::DatabaseUrl {
+            SET_NOT_SHOWN.to_owned()
+        } else {
+            value
+        };
+        self.shown.insert(s.key, Some(value));
+    }
+
+    fn optional_integer<T: TryFrom<u64>>(&mut self, s: &Setting) -> Result<Option<T>, ConfigError> {
+        let Kind::Integer { min, max, .. } = s.kind else {
+            return Err(Self::misread(s, "an integer"));
+        };
+        let Some(n) = self.value::<u64>(s)? else {
+            return Ok(None);
+        };
+        let value = (min..=max)
+            .contains(&n)
+            .then(|| T::try_from(n).ok())
+            .flatten()
+            .ok_or_else(|| self.invalid(s, n.to_string()))?;
+        self.show(s, n.to_string());
+        Ok(Some(value))
+    }
+
+    fn integer<T: TryFrom<u64>>(&mut self, s: &Setting) -> Result<T, ConfigError> {
+        let value = self.optional_integer(s)?;
+        self.required(s, value)
+    }
+
+    fn seconds(&mut self, s: &Setting) -> Result<Duration, ConfigError> {
+        match s.kind {
+            Kind::Integer {
+                unit: Unit::Seconds,
+                ..
+            } => Ok(Duration::from_secs(self.integer(s)?)),
+            _ => Err(Self::misread(s, "seconds")),
+        }
+    }
+
+    fn bool(&mut self, s: &Setting) -> Result<bool, ConfigError> {
+        if s.kind != Kind::Bool {
+            return Err(Self::misread(s, "a boolean"));
+        }
+        let value: Option<bool> = self.value(s)?;
+        let value = self.required(s, value)?;
+        self.show(s, value.to_string());
+        Ok(value)
+    }
+
+    /// One of the entry's values, as the enum `T` whose serde names they are.
+    fn choice<T: DeserializeOwned>(&mut self, s: &Setting) -> Result<T, ConfigError> {
+        let Kind::Choice { values, .. } = s.kind else {
+            return Err(Self::misread(s, "a choice"));
+        };
+        let text: Option<String> = self.value(s)?;
+        let text = self.required(s, text)?;
+        if !values.contains(&text.as_str()) {
+            return Err(self.invalid(s, format!("{text:?}")));
+        }
+        let value = self
+            .figment
+            .extract_inner(s.key)
+            .map_err(|e| ConfigError::from_figment(e, self.figment))?;
+        self.show(s, text);
+        Ok(value)
+    }
+
+    /// The items, trimmed, empty ones dropped, each passed through `item` (`None`: refused).
+    fn list(
+        &mut self,
+        s: &Setting,
+        item: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>, ConfigError> {
+        if !matches!(s.kind, Kind::List { .. }) {
+            return Err(Self::misread(s, "a list"));
+        }
+        let value = self.value(s)?;
+        let items = match self.required(s, value)? {
+            ListValue::List(items) => items,
+            ListValue::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        let mut list = Vec::new();
+        for raw in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            match item(raw) {
+                Some(accepted) => list.push(accepted),
+                None => return Err(self.invalid(s, format!("{raw:?}"))),
+            }
+        }
+        self.show(s, list.join(","));
+        Ok(list)
+    }
+
+    fn text(&mut self, s: &Setting, valid: impl Fn(&str) -> bool) -> Result<String, ConfigError> {
+        if !matches!(s.kind, Kind::Text { .. }) {
+            return Err(Self::misread(s, "text"));
+        }
+        let value: Option<String> = self.value(s)?;
+        let value = self.required(s, value)?;
+        if !valid(&value) {
+            return Err(self.invalid(s, format!("{value:?}")));
+        }
+        self.show(s, value.clone());
+        Ok(value)
+    }
+
+    fn http_url(&mut self, s: &Setting) -> Result<url::Url, ConfigError> {
+        if s.kind != Kind::HttpUrl {
+            return Err(Self::misread(s, "an http URL"));
+        }
+        let value: Option<String> = self.value(s)?;
+        let value = self.required(s, value)?;
+        match url::Url::parse(value.trim()) {
+            Ok(url) if is_plain_http(&url) => {
+                self.show(s, url.to_string());
+                Ok(url)
+            }
+            _ => Err(self.invalid(s, format!("{value:?}"))),
+        }
+    }
+
+    /// A database URL; for an optional one, empty is unset (compose passes `KEY=` on as "").
+    fn database_url(&mut self, s: &Setting) -> Result<Option<DatabaseUrl>, ConfigError> {
+        if s.kind != Kind::DatabaseUrl {
+            return Err(Self::misread(s, "a database URL"));
+        }
+        let Some(text) = self.value::<String>(s)? else {
+            return Ok(None);
+        };
+        if text.is_empty() && matches!(s.default, settings::Default::Unset(_)) {
+            return Ok(None);
+        }
+        let url = DatabaseUrl::parse(&text)
+            .map_err(|reason| self.invalid(s, format!("a value that is {reason}")))?;
+        self.show(s, url.redacted());
+        Ok(Some(url))
+    }
+
+    /// A provider's key: unset, empty or blank is `None`.
+    fn api_key(&mut self, s: &Setting) -> Result<Option<Secret>, ConfigError> {
+        if s.kind != Kind::ApiKey {
+            return Err(Self::misread(s, "an API key"));
+        }
+        let Some(text) = self.value::<String>(s)? else {
+            return Ok(None);
+        };
+        match text.trim() {
+            "" => Ok(None),
+            // A key with spaces or quotes is a pasting accident; it would fail at the provider
+            // with a confusing 401, so it is refused here without being quoted.
+            key if key.bytes().all(|b| b.is_ascii_graphic() && b != b'"') => {
+                self.show(s, SET_NOT_SHOWN.to_owned());
+                Ok(Some(Secret::new(key)))
+            }
+            _ => Err(self.invalid(
+                s,
+                "a value with spaces or quotes (not shown because it is a secret)".to_owned(),
+            )),
+        }
+    }
+
+    /// A token-signing key: unset or empty is `None`; a short one is refused without being
+    /// quoted, because HS256 with fewer than 32 bytes of key is guessable offline from one token.
+    fn signing_key(&mut self, s: &Setting) -> Result<Option<Secret>, ConfigError> {
+        if s.kind != Kind::SigningKey {
+            return Err(Self::misread(s, "a signing key"));
+        }
+        match self.value::<String>(s)?.as_deref() {
+            None | Some("") => Ok(None),
+            Some(key) if key.len() >= MIN_SECRET_KEY_BYTES => {
+                self.show(s, SET_NOT_SHOWN.to_owned());
+                Ok(Some(Secret::new(key)))
+            }
+            Some(key) => Err(self.invalid(
+                s,
+                format!(
+                    "a value of {} bytes (not shown because it is a secret)",
+                    key.len()
+                ),
+            )),
+        }
+    }
+
+    /// The rows of `sigmasight config`, in the table's order; a key nobody read is a bug.
+    fn finish(self) -> Result<Vec<(String, String, String)>, ConfigError> {
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let value = match (self.shown.get(s.key), s.default) {
+                    (Some(Some(value)), _) => value.clone(),
+                    (Some(None), settings::Default::Unset(then)) if !then.is_empty() => {
+                        format!("(unset: {then})")
+                    }
+                    (Some(None), _) => "(unset)".to_owned(),
+                    (None, _) => {
+                        return Err(ConfigError::Table {
+                            key: s.env_name(),
+                            reason: "declared, but never read by Config::from_figment".to_owned(),
+                        })
+                    }
+                };
+                Ok((s.env_name(), value, error::source_of(self.figment, s.key)))
+            })
+            .collect()
     }
 }
 
@@ -650,140 +656,7 @@ pub fn is_symbol(symbol: &str) -> bool {
 /// Reads only `PORT`, for `sigmasight healthcheck`, which must work whatever else is set.
 pub fn port() -> Result<u16, ConfigError> {
     let figment = figment()?;
-    let port: u16 = figment
-        .extract_inner("port")
-        .map_err(|e| ConfigError::from_figment(e, &figment))?;
-    Checker { figment: &figment }.range("port", port.into(), 1, 65_535)?;
-    Ok(port)
-}
-
-/// Semantic checks that know where each value came from.
-struct Checker<'a> {
-    figment: &'a Figment,
-}
-
-impl Checker<'_> {
-    fn invalid(&self, key: &str, got: String) -> ConfigError {
-        ConfigError::Invalid {
-            key: error::env_name(key),
-            expected: expectation(key).to_owned(),
-            got,
-            source: error::source_of(self.figment, key),
-        }
-    }
-
-    fn range(&self, key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-        if (min..=max).contains(&value) {
-            Ok(())
-        } else {
-            Err(self.invalid(key, value.to_string()))
-        }
-    }
-
-    fn database_url(&self, key: &str, url: &str) -> Result<DatabaseUrl, ConfigError> {
-        DatabaseUrl::parse(url)
-            .map_err(|reason| self.invalid(key, format!("a value that is {reason}")))
-    }
-
-    fn etl(&self, raw: &Raw) -> Result<EtlConfig, ConfigError> {
-        let rate = 1..=1_000_000;
-        for (key, value) in [
-            ("fmp_requests_per_minute", raw.fmp_requests_per_minute),
-            (
-                "polygon_requests_per_minute",
-                raw.polygon_requests_per_minute,
-            ),
-        ] {
-            self.range(key, value.into(), *rate.start(), *rate.end())?;
-        }
-        self.range(
-            "etl_request_timeout_seconds",
-            raw.etl_request_timeout_seconds,
-            1,
-            600,
-        )?;
-        self.range("etl_deadline_seconds", raw.etl_deadline_seconds, 1, 86_400)?;
-        self.range("etl_max_retries", raw.etl_max_retries.into(), 0, 20)?;
-        self.range("etl_batch_size", raw.etl_batch_size.into(), 1, 100_000)?;
-        self.range("etl_lookback_days", raw.etl_lookback_days.into(), 1, 366)?;
-        let key = |key: &str, value: &Option<String>| -> Result<Option<Secret>, ConfigError> {
-            match value.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                // A key with spaces or quotes is a pasting accident; it would fail at the
-                // provider with a confusing 401, so it is refused here without being quoted.
-                Some(k) if k.bytes().all(|b| b.is_ascii_graphic() && b != b'"') => {
-                    Ok(Some(Secret::new(k)))
-                }
-                Some(_) => Err(self.invalid(
-                    key,
-                    "a value with spaces or quotes (not shown because it is a secret)".to_owned(),
-                )),
-            }
-        };
-        let symbols: Vec<String> = raw
-            .etl_benchmark_symbols
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = symbols.iter().find(|s| !is_symbol(s)) {
-            return Err(self.invalid("etl_benchmark_symbols", format!("{bad:?}")));
-        }
-        Ok(EtlConfig {
-            fmp_api_key: key("fmp_api_key", &raw.fmp_api_key)?,
-            polygon_api_key: key("polygon_api_key", &raw.polygon_api_key)?,
-            fmp_base_url: self.base_url("fmp_base_url", &raw.fmp_base_url)?,
-            polygon_base_url: self.base_url("polygon_base_url", &raw.polygon_base_url)?,
-            primary_provider: raw.etl_primary_provider,
-            fmp_requests_per_minute: raw.fmp_requests_per_minute,
-            polygon_requests_per_minute: raw.polygon_requests_per_minute,
-            request_timeout: Duration::from_secs(raw.etl_request_timeout_seconds),
-            deadline: Duration::from_secs(raw.etl_deadline_seconds),
-            max_retries: raw.etl_max_retries,
-            batch_size: usize::try_from(raw.etl_batch_size).unwrap_or(5000),
-            benchmark_symbols: symbols,
-            lookback_days: raw.etl_lookback_days,
-        })
-    }
-
-    /// A token-signing key: unset or empty is `None`; a short one is refused without being
-    /// quoted, because HS256 with fewer than 32 bytes of key is guessable offline from one token.
-    fn signing_key(&self, key: &str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
-        match value {
-            None | Some("") => Ok(None),
-            Some(k) if k.len() >= MIN_SECRET_KEY_BYTES => Ok(Some(Secret::new(k))),
-            Some(k) => Err(self.invalid(
-                key,
-                format!(
-                    "a value of {} bytes (not shown because it is a secret)",
-                    k.len()
-                ),
-            )),
-        }
-    }
-
-    fn base_url(&self, key: &str, value: &str) -> Result<url::Url, ConfigError> {
-        match url::Url::parse(value.trim()) {
-            Ok(url) if is_plain_http(&url) => Ok(url),
-            _ => Err(self.invalid(key, format!("{value:?}"))),
-        }
-    }
-
-    fn origins(&self, origins: Origins) -> Result<Vec<String>, ConfigError> {
-        let list: Vec<String> = match origins {
-            Origins::List(list) => list,
-            Origins::Text(text) => text.split(',').map(str::to_owned).collect(),
-        };
-        let list: Vec<String> = list
-            .iter()
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
-            .filter(|o| !o.is_empty())
-            .collect();
-        match list.iter().find(|o| !is_origin(o)) {
-            Some(bad) => Err(self.invalid("cors_allowed_origins", format!("{bad:?}"))),
-            None => Ok(list),
-        }
-    }
+    Reader::new(&figment).integer(&settings::PORT)
 }
 
 /// An http(s) URL with a host, and no credentials or query.
@@ -1045,6 +918,301 @@ mod tests {
                 && !text.contains("pw3secret"),
             "{text}"
         );
-        assert_eq!(config.describe().len(), KEYS.len());
+        assert_eq!(config.describe().len(), SETTINGS.len());
+    }
+
+    #[test]
+    fn every_entry_of_the_table_is_complete_and_consistent() {
+        use settings::Default;
+
+        let mut keys = std::collections::BTreeSet::new();
+        for (constant, key) in settings::CONSTANT_NAMES {
+            assert_eq!(
+                *constant,
+                key.to_ascii_uppercase(),
+                "{key}: constant named otherwise"
+            );
+        }
+        assert_eq!(settings::CONSTANT_NAMES.len(), SETTINGS.len());
+        for s in SETTINGS {
+            let key = s.key;
+            assert!(keys.insert(key), "{key}: declared twice");
+            assert!(
+                !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{key}: keys are lower-case words joined by _"
+            );
+            assert!(
+                !s.help.trim().is_empty() && !s.help.contains(['|', '\n']),
+                "{key}: help must be one line of a Markdown table cell"
+            );
+            let credential = matches!(s.kind, Kind::DatabaseUrl | Kind::ApiKey | Kind::SigningKey);
+            assert_eq!(
+                s.secret, credential,
+                "{key}: secret exactly when it holds a credential"
+            );
+            match (s.kind, s.default) {
+                (Kind::Integer { min, max, .. }, Default::Integer(n)) => {
+                    assert!(
+                        min <= n && n <= max,
+                        "{key}: default {n} outside {min}-{max}"
+                    );
+                }
+                (Kind::Integer { min, max, .. }, Default::Unset(_)) => {
+                    assert!(min <= max, "{key}: bounds {min}-{max}");
+                }
+                (Kind::Bool, Default::Bool(_)) => {}
+                (Kind::Choice { values, .. }, Default::Text(text)) => {
+                    assert!(
+                        values.contains(&text),
+                        "{key}: default {text} is not a choice"
+                    );
+                }
+                (Kind::List { .. } | Kind::Text { .. } | Kind::HttpUrl, Default::Text(_)) => {}
+                // No built-in credential: a default secret would be the same on every install.
+                (Kind::DatabaseUrl, Default::Required | Default::Unset(_)) => {}
+                (Kind::ApiKey | Kind::SigningKey, Default::Unset(_)) => {}
+                (kind, default) => panic!("{key}: a {kind:?} cannot default to {default:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_is_read_and_described_in_the_table_order() {
+        let config = load(&[("database_url", "postgres://u@h/db")]).unwrap();
+        let described = config.describe();
+        let names: Vec<String> = described.iter().map(|(key, _, _)| key.clone()).collect();
+        let declared: Vec<String> = SETTINGS.iter().map(Setting::env_name).collect();
+        assert_eq!(names, declared);
+        for (key, value, source) in &described {
+            assert!(!value.is_empty(), "{key} shows nothing");
+            assert!(
+                source == "default" || key == "DATABASE_URL",
+                "{key}: {source}"
+            );
+        }
+        let shown = |key: &str| {
+            described
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, value, _)| value.clone())
+        };
+        assert_eq!(shown("PORT").as_deref(), Some("8000"));
+        assert_eq!(
+            shown("DATABASE_MIGRATION_URL").as_deref(),
+            Some("(unset: DATABASE_URL is used)")
+        );
+        assert_eq!(shown("SECRET_KEY_PREVIOUS").as_deref(), Some("(unset)"));
+    }
+
+    #[test]
+    fn every_integer_is_checked_against_the_bounds_of_its_entry() {
+        let with = |key: &str, n: u64| {
+            Config::from_figment(
+                &defaults()
+                    .merge(("database_url", "postgres://u@h/db"))
+                    .merge((key, n)),
+            )
+        };
+        for s in SETTINGS {
+            let Kind::Integer { min, max, .. } = s.kind else {
+                continue;
+            };
+            for n in [min, max] {
+                let config = with(s.key, n);
+                assert!(config.is_ok(), "{}={n}: {:?}", s.key, config.err());
+            }
+            for n in [min.checked_sub(1), max.checked_add(1)]
+                .into_iter()
+                .flatten()
+            {
+                let err = with(s.key, n).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "{}: expected {}, got {n} (default)",
+                        s.env_name(),
+                        s.kind.expectation()
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_choice_of_the_table_loads_and_nothing_else_does() {
+        for s in SETTINGS {
+            let Kind::Choice { values, .. } = s.kind else {
+                continue;
+            };
+            for value in values {
+                // x-real-ip needs one trusted hop; one hop is fine for every other choice.
+                let figment = defaults()
+                    .merge(("database_url", "postgres://u@h/db"))
+                    .merge(("trusted_proxy_hops", 1))
+                    .merge((s.key, *value));
+                let config = Config::from_figment(&figment).unwrap();
+                assert!(
+                    config.describe().contains(&(
+                        s.env_name(),
+                        (*value).to_owned(),
+                        "default".to_owned()
+                    )),
+                    "{}={value}",
+                    s.key
+                );
+            }
+            let err = load(&[("database_url", "postgres://u@h/db"), (s.key, "other")]).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "{}: expected {}, got \"other\"",
+                    s.env_name(),
+                    s.kind.expectation()
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_setting_read_as_a_kind_its_entry_does_not_declare_is_an_error_at_once() {
+        let figment = defaults();
+        let err = Reader::new(&figment).bool(&settings::PORT).unwrap_err();
+        assert!(matches!(err, ConfigError::Table { .. }), "{err}");
+        let err = Reader::new(&figment)
+            .seconds(&settings::DATABASE_POOL_SIZE)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("DATABASE_POOL_SIZE: read as seconds"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_expectations_read_as_the_error_messages_always_said() {
+        let expected = |s: &Setting| s.kind.expectation();
+        assert_eq!(expected(&settings::PORT), "an integer 1-65535");
+        assert_eq!(
+            expected(&settings::DATABASE_POOL_RECYCLE_SECONDS),
+            "a whole number of seconds, 1-86400"
+        );
+        assert_eq!(
+            expected(&settings::REQUEST_BODY_LIMIT_BYTES),
+            "a number of bytes, 1-1073741824"
+        );
+        assert_eq!(expected(&settings::LOG_FORMAT), "json or pretty");
+        assert_eq!(expected(&settings::MIGRATE_ON_START), "true or false");
+        assert_eq!(
+            expected(&settings::SECRET_KEY),
+            "a secret of at least 32 bytes"
+        );
+    }
+
+    /// The lines scripts/lib/settings.sh (for the deployment checks) and .railway/check.ts read
+    /// the keys from, and those scripts/lib/settings.sh reads the secret keys and the defaults the
+    /// checks compare the manifests with (shutdown grace, ETL deadline) from, parsed as they do.
+    #[test]
+    fn the_deployment_checks_find_every_key_in_the_table_source() {
+        let source: Vec<&str> = include_str!("settings.rs").lines().collect();
+        let key_of = |line: &str| {
+            line.trim_start()
+                .strip_prefix("key: \"")
+                .and_then(|rest| rest.strip_suffix("\","))
+                .filter(|key| {
+                    key.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                })
+                .map(str::to_owned)
+        };
+        let parsed: Vec<String> = source.iter().filter_map(|line| key_of(line)).collect();
+        let declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        assert_eq!(parsed, declared);
+        for (n, line) in source.iter().enumerate() {
+            if let Some(key) = key_of(line) {
+                let next = source.get(n + 1).map_or("", |l| l.trim_start());
+                assert!(
+                    next.starts_with("default: "),
+                    "{key}: `default:` must follow `key:`"
+                );
+            }
+        }
+        let mut key = None;
+        let mut secret = Vec::new();
+        for line in &source {
+            key = key_of(line).or(key);
+            if line.trim() == "secret: true," {
+                secret.extend(key.clone());
+            }
+        }
+        let declared_secret: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.secret)
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(secret, declared_secret);
+        for setting in [
+            settings::SHUTDOWN_GRACE_SECONDS,
+            settings::ETL_DEADLINE_SECONDS,
+        ] {
+            let default = source
+                .iter()
+                .position(|line| line.trim() == format!("key: \"{}\",", setting.key))
+                .and_then(|n| source.get(n + 1))
+                .and_then(|line| line.trim().strip_prefix("default: Integer("))
+                .and_then(|rest| rest.strip_suffix("),"))
+                .and_then(|n| n.parse::<u64>().ok());
+            assert_eq!(
+                default.map(settings::Default::Integer),
+                Some(setting.default),
+                "{}",
+                setting.key
+            );
+        }
+    }
+
+    /// README.md's and docs/etl.md's configuration tables, between their markers, are what
+    /// [`settings::markdown_table`] renders. `UPDATE_DOCS=1` rewrites them instead.
+    #[test]
+    fn the_configuration_tables_of_the_docs_are_generated_from_the_settings() {
+        const BEGIN: &str =
+            "<!-- settings table: begin (generated from src/config/settings.rs) -->\n";
+        const END: &str = "<!-- settings table: end -->\n";
+        let update = std::env::var_os("UPDATE_DOCS").is_some();
+        for (file, group) in [
+            ("README.md", None),
+            ("docs/etl.md", Some(settings::Group::Etl)),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let start = text.find(BEGIN).map(|i| i + BEGIN.len());
+            let end = text.find(END);
+            let (Some(start), Some(end)) = (start, end) else {
+                panic!("{file}: no lines {BEGIN:?} ... {END:?} around the settings table");
+            };
+            let current = &text[start..end];
+            let generated = settings::markdown_table(group);
+            if update {
+                let text = format!("{}{generated}{}", &text[..start], &text[end..]);
+                std::fs::write(&path, text).unwrap();
+                continue;
+            }
+            let diff: Vec<String> = diff_lines(current, &generated);
+            assert!(
+                diff.is_empty(),
+                "{file}'s settings table differs from src/config/settings.rs \
+                 (- the file, + the table):\n{}\nregenerate it with: \
+                 UPDATE_DOCS=1 cargo test --lib configuration_tables",
+                diff.join("\n")
+            );
+        }
+    }
+
+    /// The lines of `old` missing from `new` (`-`) and of `new` missing from `old` (`+`).
+    fn diff_lines(old: &str, new: &str) -> Vec<String> {
+        let gone = old.lines().filter(|l| !new.lines().any(|n| n == *l));
+        let added = new.lines().filter(|l| !old.lines().any(|o| o == *l));
+        gone.map(|l| format!("- {l}"))
+            .chain(added.map(|l| format!("+ {l}")))
+            .collect()
     }
 }
