@@ -237,33 +237,33 @@ def measure_etl(service: Path, double: Path, db: Database, symbols: int, first: 
         figures = {"symbols": symbols, "from": first, "to": last}
         for key, log, counted in (("backfill", "etl-1.log", "rows_inserted"), ("rerun", "etl-2.log", "rows_unchanged")):
             db.checkpoint()
-            figures[key] = etl_run(cmd, env, work / log, counted)
+            figures[key] = load_run(cmd, env, work / log, counted)
     finally:
         provider.stop()
     figures["copy_ceiling"] = db.copy_ceiling("source = 'fmp'", work)
     return figures
 
 
-def etl_run(cmd: list[str], env: dict[str, str], log: Path, counted: str) -> dict:
+def load_run(cmd: list[str], env: dict[str, str], log: Path, counted: str, unit: str = "bars") -> dict:
+    """One `sigmasight etl` run (a provider's or a file's), timed end to end: how many `unit`
+    its `counted` field of "etl run finished" says, per second, and the process's peak RSS."""
     started = time.perf_counter()
     with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # stderr is not a terminal: a CSV import's progress comes as log lines, not a bar.
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
-    finished = [
-        json.loads(line)
-        for line in log.read_text(errors="replace").splitlines()
-        if line.startswith("{") and '"etl run finished"' in line
-    ]
+    lines = [json.loads(line) for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+    finished = [line for line in lines if line.get("message") == "etl run finished"]
     if code != 0 or not finished:
-        raise BenchError(f"sigmasight etl exited {code}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+        raise BenchError(f"{' '.join(cmd[1:4])} exited {code}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
     line = finished[-1]
-    bars = int(line[counted])
+    n = int(line[counted])
     return {
         "seconds": round(seconds, 2),
-        "bars": bars,
-        "bars_per_s": round(bars / seconds),
+        unit: n,
+        f"{unit}_per_s": round(n / seconds),
         "peak_rss_kb": usage.ru_maxrss,
         # The loader's own CPU time: the rest of the seconds is the database's (and waiting).
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
@@ -271,6 +271,7 @@ def etl_run(cmd: list[str], env: dict[str, str], log: Path, counted: str) -> dic
         "updated": int(line["rows_updated"]),
         "unchanged": int(line["rows_unchanged"]),
         "rejected": int(line["rows_rejected"]),
+        "progress_lines": sum(1 for line in lines if line.get("message") == "csv import progress"),
         "status": line["status"],
     }
 
