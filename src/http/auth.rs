@@ -215,7 +215,6 @@ pub async fn login(
 /// The caller's own account.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn me(user: AuthUser) -> Json<Me> {
     Json(Me {
         id: user.id,

@@ -36,7 +36,6 @@ pub struct Runs {
     responses((status = 200, body = Runs), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
     _user: AuthUser,

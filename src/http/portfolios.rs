@@ -286,7 +286,6 @@ async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppE
 #[utoipa::path(get, path = "/api/v1/portfolios", operation_id = "list_portfolios",
     tag = "portfolios", security(("bearer" = [])),
     responses((status = 200, body = Portfolios), (status = 401, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -313,7 +312,6 @@ pub async fn list(
             ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$response.body#/id")))),
         )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -335,7 +333,6 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}", operation_id = "show_portfolio",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
     responses((status = 200, body = Portfolio), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -348,7 +345,6 @@ pub async fn show(
 #[utoipa::path(patch, path = "/api/v1/portfolios/{id}", operation_id = "rename_portfolio",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")), request_body = PortfolioInput,
     responses((status = 200, body = Portfolio), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn rename(
     State(state): State<AppState>,
     user: AuthUser,
@@ -374,7 +370,6 @@ pub async fn rename(
 #[utoipa::path(delete, path = "/api/v1/portfolios/{id}", operation_id = "delete_portfolio",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
     user: AuthUser,
@@ -397,7 +392,6 @@ const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, cre
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", operation_id = "list_positions",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
     responses((status = 200, body = Positions), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn list_positions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -430,7 +424,6 @@ pub async fn list_positions(
             ("summary" = (operation_id = "portfolio_summary", parameters(("id" = "$request.path.id")))),
         )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn add_position(
     State(state): State<AppState>,
     user: AuthUser,
@@ -461,7 +454,6 @@ fn no_position() -> AppError {
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions/{position_id}",
     operation_id = "show_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
     responses((status = 200, body = Position), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn show_position(
     State(state): State<AppState>,
     user: AuthUser,
@@ -484,7 +476,6 @@ pub async fn show_position(
     operation_id = "replace_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
     request_body = PositionInput,
     responses((status = 200, body = Position), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn replace_position(
     State(state): State<AppState>,
     user: AuthUser,
@@ -513,7 +504,6 @@ pub async fn replace_position(
 #[utoipa::path(delete, path = "/api/v1/portfolios/{id}/positions/{position_id}",
     operation_id = "remove_position", tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id"), ("position_id" = Uuid, Path, description = "Position id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn remove_position(
     State(state): State<AppState>,
     user: AuthUser,
@@ -605,7 +595,6 @@ struct SummaryRow {
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", operation_id = "portfolio_summary",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
     responses((status = 200, body = Summary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn summary(
     State(state): State<AppState>,
     user: AuthUser,

@@ -72,7 +72,6 @@ pub fn router() -> Router<AppState> {
 /// Lists the tracked symbols.
 #[utoipa::path(get, path = "/api/v1/symbols", operation_id = "list_symbols", tag = "symbols", security(("bearer" = [])),
     responses((status = 200, body = Symbols), (status = 401, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -96,7 +95,6 @@ pub async fn list(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,

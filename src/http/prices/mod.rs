@@ -208,7 +208,6 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
             ("Cache-Control" = String, description = "`private, max-age=60`"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn bars(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -349,7 +348,6 @@ pub struct Latest {
     operation_id = "latest_prices", params(LatestParameters),
     responses((status = 200, body = Latest), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
 pub async fn latest(
     State(state): State<AppState>,
     _user: AuthUser,
