@@ -367,9 +367,10 @@ pub enum Message {
     Flush,
 }
 
-/// Batches written at once, each on its own connection. One Postgres backend spends 15-25 µs
-/// a row on this upsert (heap, covering key, CHECKs); two keep both cores of a small host busy
-/// (docs/benchmarks.md). More would only queue on the CPU.
+/// Batches written at once, each on its own connection: while one backend parses and checks a
+/// batch's rows (`COPY`'s input, the CHECKs, the covering key), the other's waits on its WAL
+/// flush; two keep both cores of a small host busy (docs/benchmarks.md). More would only queue
+/// on the CPU.
 pub const PARALLEL_WRITES: usize = 2;
 
 /// Receives bars until the channel closes and writes them in batches of `batch_size`, up to
