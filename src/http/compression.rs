@@ -192,6 +192,18 @@ mod tests {
         assert_eq!(encoding(&encoded), Some("br"));
     }
 
+    #[test]
+    fn the_openapi_document_states_the_threshold() {
+        use utoipa::OpenApi;
+        let description = crate::http::openapi::ApiDoc::openapi().info.description;
+
+        let threshold = format!("{} KiB or more", MIN_COMPRESSED_BYTES / 1024);
+        assert!(
+            description.is_some_and(|d| d.contains(&threshold)),
+            "{threshold}"
+        );
+    }
+
     #[tokio::test]
     async fn a_304_is_never_encoded_and_varies_by_accept_encoding() {
         let not_modified = answer(StatusCode::NOT_MODIFIED, &[("etag", "W/\"1\"")], 0).await;
