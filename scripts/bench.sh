@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: image size, start-up, memory, HTTP throughput against ceilings measured in the
-# same run (a bare axum server, pgbench), the ETL's load rate, and the Docker rebuild. Prints the
+# same run (a bare axum server, pgbench), response compression (bytes on the wire, throughput),
+# the ETL's load rate, and the Docker rebuild. Prints the
 # figures and the targets they meet, and writes target/bench/report.md and results.json
 # (docs/benchmarks.md explains each figure).
 #

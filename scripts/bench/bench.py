@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SigmaSight's benchmark: one run measures the image, start-up, memory, HTTP throughput against
-ceilings measured alongside, the ETL's load rate and the Docker rebuild; prints the figures,
+ceilings measured alongside, response compression, the ETL's load rate and the Docker rebuild; prints the figures,
 checks them against the targets, and writes DIR/results.json and DIR/report.md.
 
 Run it through scripts/bench.sh, which starts a throwaway PostgreSQL (or takes DATABASE_URL).

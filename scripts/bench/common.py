@@ -71,9 +71,11 @@ def wait_for(predicate, timeout: float, poll: float = 0.0005) -> float:
     return time.perf_counter() - started
 
 
-def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+def request(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = conn.getresponse()
     data = response.read()

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import time
@@ -137,10 +138,13 @@ def summary_ms(seconds: list[float]) -> dict:
     return {"median": round(statistics.median(ms), 1), "min": round(ms[0], 1), "max": round(ms[-1], 1)}
 
 
-def wrk(url: str, connections: int, seconds: float, token: str | None = None) -> dict:
-    """One wrk run; requests/s, latency percentiles in ms, and every kind of error."""
+def wrk(url: str, connections: int, seconds: float, token: str | None = None, accept_encoding: str | None = None) -> dict:
+    """One wrk run; requests/s, latency percentiles in ms, bytes read per response, and every
+    kind of error. `accept_encoding` is sent as `Accept-Encoding` (wrk sends none by default)."""
     env = dict(os.environ, BENCH_TOKEN=token or "")
     cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(LUA), url]
+    if accept_encoding:
+        cmd[1:1] = ["-H", f"Accept-Encoding: {accept_encoding}"]
     out = run(cmd, env=env).stdout
     line = next((l for l in out.splitlines() if l.startswith('{"requests"')), None)
     if line is None:
@@ -152,6 +156,7 @@ def wrk(url: str, connections: int, seconds: float, token: str | None = None) ->
         "connections": connections,
         "requests": raw["requests"],
         "rps": round(raw["requests"] / seconds_run),
+        "bytes_per_response": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
         "p50_ms": round(lat["p50"] / 1000, 2),
         "p99_ms": round(lat["p99"] / 1000, 2),
         "max_ms": round(lat["max"] / 1000, 2),
@@ -322,6 +327,7 @@ def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: 
                 figures[name].append(result)
                 note(f"{name:9} c={connections:<3} {result['rps']:>8} req/s  p50 {result['p50_ms']:>7} ms  "
                      f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")
+        figures["compression"] = measure_compression(port, token, seconds)
         figures["rss_256_kb"] = max(r["peak_rss_kb"] for name in routes for r in figures[name] if "peak_rss_kb" in r)
         figures["hwm_kb"] = proc_status(process.pid, "VmHWM")
         note(f"peak RSS under 256 connections: {mib(figures['rss_256_kb'])}")
@@ -348,6 +354,60 @@ def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: 
         figures["pgbench_prices"].append(result)
         note(f"pgbench   c={clients:<3} {result['tps']:>8} tx/s   p50 {result['p50_ms']:>7} ms  "
              f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")
+    return figures
+
+
+# What each encoding is asked with, and the encodings compared (`identity`: no Accept-Encoding).
+ENCODINGS = ("identity", "gzip", "br", "zstd")
+
+
+def wire_bytes(port: int, path: str, token: str, encoding: str) -> dict:
+    """One GET of `path` on its own connection, `Accept-Encoding: encoding` unless identity: the
+    bytes the service sent (status line, headers, body and any chunk framing), and the body's
+    share of them (chunk framing included). BenchError unless it answered in `encoding`."""
+    head = f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+    if encoding != "identity":
+        head += f"Accept-Encoding: {encoding}\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall((head + "\r\n").encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    headers, _, body = raw.partition(b"\r\n\r\n")
+    if not headers.startswith(b"HTTP/1.1 200"):
+        raise BenchError(f"{path} ({encoding}) answered {headers[:40]!r}")
+    sent = re.search(rb"(?im)^content-encoding: *(\S+)", headers)
+    sent = sent.group(1).decode() if sent else "identity"
+    if sent != encoding:
+        raise BenchError(f"{path}: asked for {encoding}, got {sent}")
+    return {"bytes": len(raw), "body_bytes": len(body)}
+
+
+def measure_compression(port: int, token: str, seconds: float) -> dict:
+    """Bytes on the wire for the OpenAPI document and two bar lists in each encoding, and the
+    prices route's throughput at 64 connections in each, the runs back to back."""
+    status, body = request(port, "GET", f"/api/v1/prices/{PRICES_SYMBOL}?limit=5000", None, token)
+    if status != 200:
+        raise BenchError(f"the longest bar list answered {status}")
+    longest = len(json.loads(body)["bars"])
+    documents = {
+        "openapi": "/api/v1/openapi.json",
+        "prices": f"/api/v1/prices/{PRICES_SYMBOL}",
+        "prices_longest": f"/api/v1/prices/{PRICES_SYMBOL}?limit=5000",
+    }
+    figures: dict = {"longest_bars": longest, "bytes": {}, "prices_64": []}
+    for name, path in documents.items():
+        figures["bytes"][name] = {encoding: wire_bytes(port, path, token, encoding) for encoding in ENCODINGS}
+        sizes = ", ".join(f"{e} {figures['bytes'][name][e]['bytes']:,}" for e in ENCODINGS)
+        note(f"bytes on the wire, {name}: {sizes}")
+    url = f"http://127.0.0.1:{port}{documents['prices']}"
+    for encoding in ENCODINGS:
+        result = wrk(url, 64, seconds, token, None if encoding == "identity" else encoding)
+        result["encoding"] = encoding
+        figures["prices_64"].append(result)
+        note(f"prices    c=64 {encoding:8} {result['rps']:>8} req/s  p99 {result['p99_ms']:>7} ms  "
+             f"{result['bytes_per_response']:,} bytes/response  errors {result['errors']}")
     return figures
 
 

@@ -34,6 +34,7 @@ def evaluate(f: dict) -> list[dict]:
         check("idle RSS <= 15 MiB", mib(http_f["idle_rss_kb"]), http_f["idle_rss_kb"] <= 15 * 1024)
         check("RSS under 256 connections <= 64 MiB", mib(http_f["rss_256_kb"]), http_f["rss_256_kb"] <= 64 * 1024)
         errors = sum(r["errors"] for key in ("health", "readiness", "prices", "bare_axum") for r in http_f[key])
+        errors += sum(r["errors"] for r in http_f.get("compression", {}).get("prices_64", []))
         check("no HTTP errors in any run", str(errors), errors == 0)
     startup = f.get("startup")
     if startup:
@@ -140,6 +141,9 @@ def report(f: dict, checks: list[dict]) -> str:
         lines += ["", f"Memory: {mib(http_f['idle_rss_kb'])} RSS idle after start-up; "
                   f"{mib(http_f['rss_256_kb'])} at most under 256 connections (sampled every 50 ms); "
                   f"{mib(http_f['hwm_kb'])} high-water mark over the whole run (a login's argon2 included)."]
+    compression = http_f.get("compression") if http_f else None
+    if compression:
+        lines += compression_lines(compression)
     startup = f.get("startup")
     if startup:
         h, r = startup["exec_to_health_ms"], startup["exec_to_ready_ms"]
@@ -187,4 +191,27 @@ def load_table(loads: dict, unit: str, rate_key: str, runs: tuple) -> list[str]:
                      f"| {mib(r['peak_rss_kb'])} |")
     lines.append(f"| ceiling: `COPY` of the same rows into an empty table of the same shape and indexes | {ceiling['rows']:,} "
                  f"| {ceiling['seconds']} | {ceiling['rows_per_s']:,} | 1.00 | |")
+    return lines
+
+
+def compression_lines(c: dict) -> list[str]:
+    """Bytes on the wire by encoding, and the prices route's throughput by encoding."""
+    encodings = ("identity", "gzip", "br", "zstd")
+    labels = {"openapi": "`/api/v1/openapi.json`", "prices": "`/api/v1/prices/{symbol}` (260 bars)",
+              "prices_longest": f"`/api/v1/prices/{{symbol}}?limit=5000` ({c['longest_bars']:,} bars)"}
+    lines = ["", "Compression: bytes on the wire for one response (status line, headers, body), each encoding asked for "
+             "alone in `Accept-Encoding`; in brackets, the share of identity:", "",
+             "| response | " + " | ".join(encodings) + " |", "|---|" + "---|" * len(encodings)]
+    for name, label in labels.items():
+        sizes = c["bytes"][name]
+        plain = sizes["identity"]["bytes"]
+        cells = [f"{sizes[e]['bytes']:,}" + ("" if e == "identity" else f" ({sizes[e]['bytes'] / plain:.0%})") for e in encodings]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    plain = next(r for r in c["prices_64"] if r["encoding"] == "identity")
+    lines += ["", "The prices route (260 bars) at 64 connections by `Accept-Encoding` (wrk `-H`), run back to back:", "",
+              "| Accept-Encoding | requests/s | vs none | p50 ms | p99 ms | bytes/response | errors |", "|---|---|---|---|---|---|---|"]
+    for r in c["prices_64"]:
+        asked = "none" if r["encoding"] == "identity" else f"`{r['encoding']}`"
+        lines.append(f"| {asked} | {r['rps']:,} | {r['rps'] / plain['rps']:.2f} | {r['p50_ms']} | {r['p99_ms']} | "
+                     f"{r['bytes_per_response']:,} | {r['errors']} |")
     return lines

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client_address;
+pub mod compression;
 pub mod cors;
 pub mod error;
 pub mod etl_runs;
@@ -105,8 +106,8 @@ pub fn app(state: AppState) -> impl App {
 }
 
 /// Adds the fallbacks, and the middleware every request goes through, outermost first: request
-/// id and access log, CORS, then the body and time limits. Public so tests can wrap routes of
-/// their own.
+/// id and access log, CORS, compression, then the body and time limits. Public so tests can
+/// wrap routes of their own.
 ///
 /// The middleware wraps the router, around routing, rather than each route as `Router::layer`
 /// does (a layered route is cloned and boxed, layers and all, per request); and the result is
@@ -125,6 +126,7 @@ pub fn with_middleware(routes: Router, config: &Config) -> impl App {
         .layer(cors::CorsLayerForBrowsers::new(
             &config.cors_allowed_origins,
         ))
+        .layer(compression::CompressionLayerForJson::new())
         .layer(limits::LimitsLayer(limits))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .service(routes)

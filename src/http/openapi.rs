@@ -16,7 +16,8 @@ use super::{auth, etl_runs, portfolios, prices, symbols, AppState};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "SigmaSight API", description = "Market data, portfolios and positions. \
-        Decimals are exact and sent as JSON strings."),
+        Decimals are exact and sent as JSON strings. JSON bodies of 1 KiB or more are sent \
+        compressed (zstd, br or gzip) when `Accept-Encoding` asks for it."),
     paths(
         auth::login, auth::me,
         symbols::list, symbols::create,

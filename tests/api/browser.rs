@@ -31,7 +31,8 @@ async function main() {
   outcome.bars = await step(async () => {
     const r = await fetch(API + '/api/v1/prices/AAPL', { headers: bearer });
     etag = r.headers.get('ETag');
-    return { status: r.status, etag, requestId: r.headers.get('X-Request-ID') };
+    const count = (await r.json()).bars.length;
+    return { status: r.status, etag, requestId: r.headers.get('X-Request-ID'), count };
   });
   outcome.conditional = await step(async () => {
     const r = await fetch(API + '/api/v1/prices/AAPL', {
@@ -140,7 +141,7 @@ fn serve_page(listener: TcpListener, html: String) {
 }
 
 #[tokio::test]
-async fn a_page_on_another_origin_reads_the_etag_gets_its_304_and_reads_the_error_headers() {
+async fn a_page_on_another_origin_reads_compressed_bars_their_etag_304_and_the_error_headers() {
     let Some(browser) = chromium() else {
         if std::env::var("BROWSER_TESTS").as_deref() == Ok("required") {
             panic!("BROWSER_TESTS=required but no Chromium was found (apt-get install chromium, or set CHROMIUM)");
@@ -157,8 +158,16 @@ async fn a_page_on_another_origin_reads_the_etag_gets_its_304_and_reads_the_erro
     .await;
     app.wait_until_ready().await;
     let user = app.user(Role::User).await;
-    app.insert_bar("AAPL", "2025-01-02", "187.4425").await;
-    let served = app.get_as("/api/v1/prices/AAPL", &user.token).await;
+    // Enough bars for a compressed answer: the browser asks for one itself (`Accept-Encoding`
+    // is the browser's to set) and its script reads the decoded list.
+    app.insert_bars("AAPL", 30).await;
+    let served = app
+        .authed(reqwest::Method::GET, "/api/v1/prices/AAPL", &user.token)
+        .header("accept-encoding", "gzip, deflate, br, zstd")
+        .send()
+        .await
+        .unwrap();
+    assert!(served.headers().contains_key("content-encoding"));
     let etag = served.headers()["etag"].to_str().unwrap().to_owned();
     serve_page(page_listener, page(&app.address, &user.token));
 
@@ -173,6 +182,10 @@ async fn a_page_on_another_origin_reads_the_etag_gets_its_304_and_reads_the_erro
         "the script reads the ETag: {outcome}"
     );
     assert!(bars["requestId"].is_string(), "{outcome}");
+    assert_eq!(
+        bars["count"], 30,
+        "the script reads the decoded bars: {outcome}"
+    );
     let conditional = &outcome["conditional"];
     assert_eq!(conditional["status"], 304, "{outcome}");
     assert_eq!(conditional["etag"], etag.as_str(), "{outcome}");

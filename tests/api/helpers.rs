@@ -216,6 +216,22 @@ impl TestApp {
         .expect("insert a bar");
     }
 
+    /// Inserts `count` daily bars for `symbol`, one a day from 2024-01-01, with prices that
+    /// differ from bar to bar (a body that compresses as real bars do, not a run of repeats).
+    pub async fn insert_bars(&self, symbol: &str, count: i32) {
+        sqlx::query(
+            "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source)
+             SELECT $1, DATE '2024-01-01' + i, 100 + i * 0.37, 101 + i * 0.41, 99 + i * 0.29,
+                    100 + i * 0.31, 100 + i * 0.3, 1000000 + i * 7919, 'test'
+             FROM generate_series(0, $2 - 1) AS i",
+        )
+        .bind(symbol)
+        .bind(count)
+        .execute(&mut connect(&self.database_url).await)
+        .await
+        .expect("insert bars");
+    }
+
     /// POST `body` to `/api/v1/auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.client

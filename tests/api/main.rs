@@ -5,6 +5,7 @@
 
 mod auth;
 mod browser;
+mod compression;
 mod config;
 mod connections;
 mod cors;

@@ -201,10 +201,10 @@ fn symbol_param(symbol: &str) -> Result<(), AppError> {
 #[utoipa::path(get, path = "/api/v1/prices/{symbol}", tag = "prices", security(("bearer" = [])),
     operation_id = "price_bars", params(BarsParameters),
     responses((status = 200, body = Bars, headers(
-            ("ETag" = String, description = "The answer's validator, for `If-None-Match`"),
+            ("ETag" = String, description = "The answer's weak validator (`W/\"...\"`), for `If-None-Match`"),
             ("Cache-Control" = String, description = "`private, max-age=60`"))),
         (status = 304, description = "Not modified", headers(
-            ("ETag" = String, description = "The answer's validator, for `If-None-Match`"),
+            ("ETag" = String, description = "The answer's weak validator (`W/\"...\"`), for `If-None-Match`"),
             ("Cache-Control" = String, description = "`private, max-age=60`"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -258,8 +258,10 @@ pub async fn bars(
     Ok((cache_headers, json_body(body::bars_json(&symbol, &bars))).into_response())
 }
 
-/// A strong validator for one answer: the request's range and the rows' count and latest
-/// change. A bar rewritten by the ETL moves `updated_at`, so the tag changes with the body.
+/// A weak validator for one answer: the request's range and the rows' count and latest change.
+/// A bar rewritten by the ETL moves `updated_at`, so the tag changes with the body. Weak
+/// (`W/"..."`) because one answer is sent in several encodings (`compression`), which a strong
+/// tag would claim are the same bytes; `If-None-Match` compares tags weakly anyway.
 fn etag(
     symbol: &str,
     start: NaiveDate,
@@ -278,12 +280,13 @@ fn etag(
     ));
     let digest = hasher.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&format!("W/\"{hex}\"")).unwrap_or(HeaderValue::from_static("W/\"0\""))
 }
 
-/// Whether `If-None-Match` names `etag` (or is `*`); weak tags compare by their opaque part.
+/// Whether `If-None-Match` names `etag` (or is `*`), compared weakly as RFC 9110 has it for
+/// `If-None-Match`: by the opaque part, with or without `W/`.
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = etag.to_str().unwrap_or_default();
+    let ours = etag.to_str().unwrap_or_default().trim_start_matches("W/");
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
