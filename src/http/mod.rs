@@ -106,7 +106,7 @@ pub fn app(state: AppState) -> impl App {
         .nest("/api/v1", api)
         .merge(openapi::router());
     if state.metrics.is_some() {
-        routes = routes.route_layer(axum::middleware::from_fn(request_metrics::keep_route));
+        routes = routes.route_layer(request_metrics::KeepRouteLayer);
     }
     let config = Arc::clone(&state.config);
     let metrics = state.metrics.clone();

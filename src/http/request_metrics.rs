@@ -1,7 +1,7 @@
 //! Request metrics: each request is counted in flight while it is answered, then by route
 //! template, method and status, with its latency ([`crate::metrics`]).
 //!
-//! The route template is known only once the router has matched, inside it: [`keep_route`] (a
+//! The route template is known only once the router has matched, inside it: [`KeepRoute`] (a
 //! route layer) copies it onto the response, where [`Track`], outside the router, reads it.
 
 use std::convert::Infallible;
@@ -10,11 +10,10 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use super::ResponseFuture;
+use super::{Inner, ResponseFuture};
 use crate::metrics::{Metrics, UNMATCHED};
 
 /// Adds [`Track`]; with no metrics, requests go straight through.
@@ -72,11 +71,41 @@ where
 }
 
 /// A route layer: puts the matched route template on the response for [`Track`].
-pub async fn keep_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
+#[derive(Debug, Clone, Copy)]
+pub struct KeepRouteLayer;
+
+impl<S> Layer<S> for KeepRouteLayer {
+    type Service = KeepRoute<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeepRoute { inner }
     }
-    response
+}
+
+/// See [`KeepRouteLayer`].
+#[derive(Debug, Clone)]
+pub struct KeepRoute<S> {
+    inner: S,
+}
+
+impl<S: Inner> Service<Request> for KeepRoute<S> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let serve = self.inner.call(request);
+        Box::pin(async move {
+            let Ok(mut response) = serve.await;
+            if let Some(route) = route {
+                response.extensions_mut().insert(route);
+            }
+            Ok(response)
+        })
+    }
 }
