@@ -14,6 +14,7 @@ pub mod etl;
 mod git_head;
 pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod migrate;
 pub mod seed;
 pub mod server;

@@ -18,6 +18,7 @@ use crate::auth::verification::Verifier;
 use crate::config::{Config, DatabaseUrl};
 use crate::connections::{self, ConnectionLimits};
 use crate::http::{self, AppState};
+use crate::metrics::{Metrics, MetricsState};
 use crate::{db, migrate, shutdown};
 
 /// How long closing the pool may take after the last request.
@@ -27,10 +28,13 @@ const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    /// The metrics listener, when `METRICS_PORT` is set.
+    metrics: Option<TcpListener>,
 }
 
 impl Server {
-    /// Builds the application state (the pool connects lazily) and binds `addr`.
+    /// Builds the application state (the pool connects lazily) and binds `addr`; with
+    /// `METRICS_PORT`, also that port on `addr`'s IP address, for the metrics.
     pub async fn bind(config: Config, addr: SocketAddr) -> anyhow::Result<Self> {
         let migrations = migrate::Status::new(if config.migrate_on_start {
             migrate::State::Pending
@@ -54,11 +58,30 @@ impl Server {
                 config.password_hash_concurrency,
                 config.password_hash_queue,
             )),
+            metrics: config.metrics_port.map(|_| Arc::new(Metrics::new())),
             config: Arc::new(config),
             migrations,
         };
         let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        Ok(Self { listener, state })
+        let metrics = match state.config.metrics_port {
+            Some(port) => {
+                let addr = SocketAddr::new(addr.ip(), port);
+                let listener = listen(addr)
+                    .with_context(|| format!("cannot listen on {addr} (METRICS_PORT)"))?;
+                Some(listener)
+            }
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            state,
+            metrics,
+        })
+    }
+
+    /// The address of the metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(TcpListener::local_addr)
     }
 
     /// The address actually bound (the real port when bound to port 0).
@@ -75,7 +98,11 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Self { listener, state } = self;
+        let Self {
+            listener,
+            state,
+            metrics,
+        } = self;
         let config = Arc::clone(&state.config);
         let addr = listener.local_addr()?;
         tracing::info!(
@@ -96,6 +123,7 @@ impl Server {
         });
 
         let (draining_tx, mut draining_rx) = watch::channel(false);
+        let mut metrics_draining = draining_rx.clone();
         let stop = async move {
             tokio::select! {
                 () = shutdown => {}
@@ -117,6 +145,12 @@ impl Server {
             header_read_timeout: state.config.header_read_timeout,
             max_connections: state.config.max_connections,
         };
+        let metrics = metrics.map(|listener| {
+            let stop = async move {
+                let _ = metrics_draining.wait_for(|draining| *draining).await;
+            };
+            tokio::spawn(serve_metrics(listener, &state, limits, stop))
+        });
         let serve = connections::serve(listener, http::app(state.clone()), limits, stop);
         let drained = tokio::select! {
             () = serve => true,
@@ -128,6 +162,12 @@ impl Server {
                 false
             }
         };
+
+        if let Some(task) = metrics {
+            // Scrapes are short; one still running when the API is done is cut off.
+            task.abort();
+            let _ = task.await;
+        }
 
         // A migration task still retrying is stopped; one that failed for good (which is what
         // stopped the server) is awaited for its error: it may have signalled the failure a
@@ -178,6 +218,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Err(error) => return Err(error),
     };
     server.run_until(shutdown::signal()).await
+}
+
+/// Serves `GET /metrics` on `listener` until `stop` resolves.
+fn serve_metrics(
+    listener: TcpListener,
+    state: &AppState,
+    limits: ConnectionLimits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let metrics = MetricsState {
+        metrics: state.metrics.clone().unwrap_or_default(),
+        db: state.db.clone(),
+        pool_max: state.config.database_pool_size,
+        login_limits: Arc::clone(&state.login_limits),
+        verifier: Arc::clone(&state.verifier),
+    };
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(address = %address, "serving metrics");
+    }
+    let app = http::with_middleware(crate::metrics::router(metrics), &state.config);
+    connections::serve(listener, app, limits, stop)
 }
 
 async fn migrate_until_applied(

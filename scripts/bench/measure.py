@@ -334,6 +334,8 @@ def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: 
     finally:
         process.stop()
 
+    figures["metrics_cost"] = measure_metrics_cost(service, db, seconds, work)
+
     ceiling = Process([str(bare), "0"], {"PATH": os.environ.get("PATH", "")}, work / "bare.log")
     try:
         address = ceiling.announced_address()
@@ -409,6 +411,38 @@ def measure_compression(port: int, token: str, seconds: float) -> dict:
         note(f"prices    c=64 {encoding:8} {result['rps']:>8} req/s  p99 {result['p99_ms']:>7} ms  "
              f"{result['bytes_per_response']:,} bytes/response  errors {result['errors']}")
     return figures
+def measure_metrics_cost(service: Path, db: Database, seconds: float, work: Path) -> dict:
+    """/health at 64 connections on two servers side by side, one without METRICS_PORT and one
+    with it, measured in turns (off, on, off, on) so that both see the same machine; the best
+    turn of each is kept. The server with metrics must also answer a scrape counting /health."""
+    off_port, on_port, metrics_port = free_port(), free_port(), free_port()
+    off = Process([str(service), "serve"], service_env(db, off_port), work / "serve-metrics-off.log")
+    on = Process([str(service), "serve"], service_env(db, on_port, METRICS_PORT=str(metrics_port)),
+                 work / "serve-metrics-on.log")
+    try:
+
+        def both_live() -> bool:
+            """a 200 on /health from both servers"""
+            return all(status_of(port, "/health") == 200 for port in (off_port, on_port))
+
+        wait_for(both_live, 30)
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        for port in (off_port, on_port):
+            wrk(f"http://127.0.0.1:{port}/health", 64, min(seconds, 2))  # warm-up
+        for _ in range(2):
+            for name, port in (("off", off_port), ("on", on_port)):
+                runs[name].append(wrk(f"http://127.0.0.1:{port}/health", 64, seconds))
+        status, body = request(metrics_port, "GET", "/metrics", None)
+        counted = 'sigmasight_http_requests_total{route="/health",method="GET",status="200"}'
+        if status != 200 or counted not in body.decode():
+            raise BenchError(f"/metrics answered {status} without {counted}")
+    finally:
+        on.stop()
+        off.stop()
+    best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in runs.items()}
+    note(f"/health c=64 metrics off {best['off']['rps']:>8} req/s, on {best['on']['rps']:>8} req/s "
+         f"(turns: {[r['rps'] for r in runs['off']]} / {[r['rps'] for r in runs['on']]})")
+    return {"off": best["off"], "on": best["on"], "turns": runs}
 
 
 def measure_container(tag: str, db: Database, interval: str | None) -> float:

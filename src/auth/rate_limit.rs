@@ -16,6 +16,7 @@
 
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,7 @@ pub struct LoginLimits {
     per_client: RateLimiter,
     per_email: RateLimiter,
     email_share_per_client: RateLimiter,
+    refused: AtomicU64,
 }
 
 impl LoginLimits {
@@ -136,6 +138,7 @@ impl LoginLimits {
             per_client: RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE, window, epoch),
             per_email: RateLimiter::new(LOGIN_ATTEMPTS_PER_MINUTE, window, epoch),
             email_share_per_client: RateLimiter::new(EMAIL_ATTEMPTS_PER_CLIENT, window, epoch),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -144,16 +147,26 @@ impl LoginLimits {
     /// limit, a client's attempts still count against the client but no longer against the
     /// email: they are refused by the client's own limit soon enough.
     pub fn check(&self, client: IpAddr, email: &str, now: Instant) -> Result<(), Duration> {
-        self.per_client.check(&client, now)?;
-        if self
-            .email_share_per_client
-            .check(&(email, client), now)
-            .is_ok()
-        {
-            self.per_email.check(&email, now)
-        } else {
-            self.per_email.peek(&email, now)
+        let outcome = self.per_client.check(&client, now).and_then(|()| {
+            if self
+                .email_share_per_client
+                .check(&(email, client), now)
+                .is_ok()
+            {
+                self.per_email.check(&email, now)
+            } else {
+                self.per_email.peek(&email, now)
+            }
+        });
+        if outcome.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
         }
+        outcome
+    }
+
+    /// How many attempts [`check`](Self::check) has refused since start-up (for the metrics).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// The memory the three limits hold, in bytes: fixed at construction.

@@ -4,6 +4,7 @@
 //! away at once (503 with `Retry-After`) rather than waiting, or asking Tokio's blocking pool
 //! (512 threads) for gigabytes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -15,6 +16,9 @@ use super::password;
 pub struct Verifier {
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    concurrency: usize,
+    capacity: usize,
+    turned_away: AtomicU64,
 }
 
 /// A login's place among the admitted ones: held until its verification is done.
@@ -31,17 +35,47 @@ impl Verifier {
         Self {
             running: Arc::new(Semaphore::new(concurrency)),
             admitted: Arc::new(Semaphore::new(concurrency + queue)),
+            concurrency,
+            capacity: concurrency + queue,
+            turned_away: AtomicU64::new(0),
         }
     }
 
     /// A place for one verification, or `None` when as many are running and waiting as
     /// allowed.
     pub fn admit(&self) -> Option<Admission> {
-        let place = Arc::clone(&self.admitted).try_acquire_owned().ok()?;
+        let Ok(place) = Arc::clone(&self.admitted).try_acquire_owned() else {
+            self.turned_away.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         Some(Admission {
             running: Arc::clone(&self.running),
             place,
         })
+    }
+
+    /// Verifications running now.
+    pub fn running(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.running.available_permits())
+    }
+
+    /// Admitted verifications waiting for a turn.
+    pub fn waiting(&self) -> usize {
+        let admitted = self
+            .capacity
+            .saturating_sub(self.admitted.available_permits());
+        admitted.saturating_sub(self.running())
+    }
+
+    /// Most verifications running and waiting at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Logins turned away because the queue was full, since start-up.
+    pub fn turned_away(&self) -> u64 {
+        self.turned_away.load(Ordering::Relaxed)
     }
 }
 
@@ -75,6 +109,8 @@ mod tests {
         let verifier = Verifier::new(2, 3);
         let held: Vec<Admission> = (0..5).map(|_| verifier.admit().unwrap()).collect();
         assert!(verifier.admit().is_none());
+        assert_eq!(verifier.turned_away(), 1);
+        assert_eq!((verifier.running(), verifier.waiting()), (0, 5));
         drop(held);
         assert!(verifier.admit().is_some());
     }

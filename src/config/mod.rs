@@ -50,6 +50,8 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// The TCP port to listen on, on every address (`[::]`, dual-stack).
     pub port: u16,
+    /// The port of the metrics listener (`/metrics`, on the same addresses); none when unset.
+    pub metrics_port: Option<u16>,
     /// Origins a browser may call the API from.
     pub cors_allowed_origins: Vec<String>,
     /// A request still running after this gets a timeout error.
@@ -272,6 +274,7 @@ impl Config {
         let database_pool_recycle = r.seconds(&DATABASE_POOL_RECYCLE_SECONDS)?;
         let migrate_on_start = r.bool(&MIGRATE_ON_START)?;
         let port = r.integer(&PORT)?;
+        let metrics_port = r.optional_integer(&METRICS_PORT)?;
         let cors_allowed_origins = r.list(&CORS_ALLOWED_ORIGINS, |origin| {
             let origin = origin.trim_end_matches('/');
             is_origin(origin).then(|| origin.to_owned())
@@ -332,6 +335,7 @@ impl Config {
             database_pool_recycle,
             migrate_on_start,
             port,
+            metrics_port,
             cors_allowed_origins,
             request_timeout,
             request_body_limit_bytes,

@@ -213,6 +213,15 @@ settings! {
         group: Service,
         help: "listening port",
     };
+    METRICS_PORT = Setting {
+        key: "metrics_port",
+        default: Unset("no metrics listener"),
+        kind: Kind::Integer { min: 1, max: 65_535, unit: Unit::Plain },
+        secret: false,
+        group: Service,
+        help: "port of a second listener serving Prometheus metrics at `/metrics` (keep it \
+               private: `docs/operations.md`)",
+    };
     CORS_ALLOWED_ORIGINS = Setting {
         key: "cors_allowed_origins",
         default: Text("http://localhost:3000,http://localhost:3005"),

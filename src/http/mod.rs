@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod portfolios;
 pub mod prices;
 pub mod request_context;
+pub mod request_metrics;
 pub mod rules;
 pub mod symbols;
 
@@ -33,6 +34,7 @@ use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
 use crate::auth::verification::Verifier;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::migrate;
 pub use error::AppError;
 
@@ -51,6 +53,8 @@ pub struct AppState {
     pub login_limits: Arc<LoginLimits>,
     /// Password verifications running and waiting.
     pub verifier: Arc<Verifier>,
+    /// The request metrics, when `METRICS_PORT` is set.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The future of the application's own middleware services.
@@ -97,12 +101,16 @@ pub fn app(state: AppState) -> impl App {
         .merge(symbols::router())
         .merge(prices::router())
         .merge(portfolios::router());
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/health", get(health::liveness))
         .nest("/api/v1", api)
         .merge(openapi::router());
+    if state.metrics.is_some() {
+        routes = routes.route_layer(request_metrics::KeepRouteLayer);
+    }
     let config = Arc::clone(&state.config);
-    with_middleware(routes.with_state(state), &config)
+    let metrics = state.metrics.clone();
+    stack(routes.with_state(state), &config, metrics)
 }
 
 /// Adds the fallbacks, and the middleware every request goes through, outermost first: request
@@ -114,6 +122,12 @@ pub fn app(state: AppState) -> impl App {
 /// served as it is, not as the fallback of another router. Serve it with
 /// `axum::ServiceExt::into_make_service`.
 pub fn with_middleware(routes: Router, config: &Config) -> impl App {
+    stack(routes, config, None)
+}
+
+/// [`with_middleware`], with the request metrics (if any) just inside the request context, so
+/// they see every answer, the limits' and CORS's refusals included.
+fn stack(routes: Router, config: &Config, metrics: Option<Arc<Metrics>>) -> impl App {
     let limits = limits::Limits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
@@ -123,6 +137,7 @@ pub fn with_middleware(routes: Router, config: &Config) -> impl App {
         .method_not_allowed_fallback(method_not_allowed);
     ServiceBuilder::new()
         .layer(request_context::RequestContextLayer)
+        .layer(request_metrics::TrackLayer(metrics))
         .layer(cors::CorsLayerForBrowsers::new(
             &config.cors_allowed_origins,
         ))

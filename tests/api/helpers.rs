@@ -106,6 +106,8 @@ pub struct TestApp {
     pub address: String,
     /// The database it serves from.
     pub database_url: String,
+    /// `http://127.0.0.1:<METRICS_PORT>` when the metrics listener is on.
+    pub metrics_address: Option<String>,
     /// A client with no proxy and a generous timeout.
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -130,6 +132,9 @@ impl TestApp {
             .await
             .expect("bind the test server");
         let address = format!("http://{}", server.local_addr().unwrap());
+        let metrics_address = server
+            .metrics_addr()
+            .map(|addr| format!("http://{}", addr.unwrap()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async {
             let _ = stopped.await;
@@ -137,6 +142,7 @@ impl TestApp {
         Self {
             address,
             database_url: database_url.to_owned(),
+            metrics_address,
             client: client(),
             stop: Some(stop),
             task: Some(task),

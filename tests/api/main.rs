@@ -22,6 +22,7 @@ mod health;
 mod helpers;
 mod logging;
 mod login_limits;
+mod metrics;
 mod migrations;
 mod openapi;
 mod portfolios;
