@@ -132,7 +132,7 @@ check "a setting set nowhere stays unset in api (TRUSTED_PROXY_HOPS: default)" \
   says "TRUSTED_PROXY_HOPS=0  # default" "$WORK/config-second"
 config_of etl >"$WORK/config-etl"
 check ".env's ETL_BENCHMARK_SYMBOLS reaches etl" says "ETL_BENCHMARK_SYMBOLS=QQQ  # environment" "$WORK/config-etl"
-check "etl does not get the API's SECRET_KEY" says "SECRET_KEY=(unset)  # default" "$WORK/config-etl"
+check "etl does not get the API's SECRET_KEY" says "SECRET_KEY=(unset: serve refuses to start)  # default" "$WORK/config-etl"
 
 # --- 3. list, then roll back by commit --------------------------------------------------------
 step "scripts/rollback.sh list, then roll back to the first commit"
