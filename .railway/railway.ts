@@ -137,6 +137,9 @@ export default defineRailway((ctx) => {
       PASSWORD_HASH_CONCURRENCY: preserve(),
       PASSWORD_HASH_QUEUE: preserve(),
       ACCESS_TOKEN_TTL_SECONDS: preserve(),
+      // Unset: no metrics listener. Set, it is scraped over private networking only
+      // (docs/operations.md); never give it a public domain.
+      METRICS_PORT: preserve(),
       // Sealed in Railway; `serve` refuses to start without SECRET_KEY (docs/auth.md).
       SECRET_KEY: preserve(),
       SECRET_KEY_PREVIOUS: preserve(),
