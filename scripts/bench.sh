@@ -29,6 +29,6 @@ if [ "${BASE_IMAGES:-}" = local ] && [[ " $* " != *" --docker skip "* ]] && dock
 fi
 if [ -z "${DATABASE_URL:-}" ]; then
   # Durable, as a production server is: the loads' figures are what a user's database gets.
-  postgres_start_throwaway fsync=on synchronous_commit=on full_page_writes=on
+  postgres_start_durable_throwaway
 fi
 python3 scripts/bench/bench.py "$@"

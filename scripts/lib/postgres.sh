@@ -3,6 +3,7 @@
 # start on a free loopback port, remove everything on exit. Source this file, then call
 #
 #   postgres_start_throwaway       # exports DATABASE_URL (superuser, trust auth on loopback)
+#   postgres_start_durable_throwaway  # the same, with fsync and synchronous_commit on
 #   postgres_start_tls_throwaway   # exports TLS_DATABASE_URL, TLS_CA_FILE, TLS_WRONG_CA_FILE:
 #                                  # a cluster that accepts TLS connections only
 #
@@ -91,13 +92,24 @@ postgres_run_cluster() {
   return 1
 }
 
-# postgres_start_throwaway [setting...]: settings given here win over the defaults above
-# (the server takes the last of each -c), e.g. fsync=on for a durable cluster.
 postgres_start_throwaway() {
   postgres_init_cluster || return 1
-  postgres_run_cluster "$PG_CLUSTER_DIR" "$@" || return 1
+  postgres_run_cluster "$PG_CLUSTER_DIR" || return 1
+  postgres_export_url "throwaway"
+}
+
+# postgres_export_url LABEL: DATABASE_URL for the cluster just started, and a line saying so.
+postgres_export_url() {
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_CLUSTER_PORT/postgres"
-  echo "throwaway PostgreSQL $("$PG_THROWAWAY_BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_CLUSTER_PORT"
+  echo "$1 PostgreSQL $("$PG_THROWAWAY_BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_CLUSTER_PORT"
+}
+
+# A throwaway cluster that commits durably, as a production server does (the benchmark's loads):
+# these settings win over the defaults above, the server taking the last of each -c.
+postgres_start_durable_throwaway() {
+  postgres_init_cluster || return 1
+  postgres_run_cluster "$PG_CLUSTER_DIR" fsync=on synchronous_commit=on full_page_writes=on || return 1
+  postgres_export_url "throwaway durable"
 }
 
 # A cluster that refuses plain-text TCP connections, with a test CA made here: TLS_CA_FILE
