@@ -12,6 +12,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::auth::cache::UserCache;
+use crate::auth::invalidation::Invalidation;
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
 use crate::auth::verification::Verifier;
@@ -59,6 +61,7 @@ impl Server {
                 config.password_hash_queue,
             )),
             metrics: config.metrics_port.map(|_| Arc::new(Metrics::new())),
+            users: Arc::new(UserCache::new()),
             config: Arc::new(config),
             migrations,
         };
@@ -122,6 +125,12 @@ impl Server {
             ))
         });
 
+        let invalidation = Invalidation::start(
+            config.database_url.connect_options(),
+            state.db.clone(),
+            Arc::clone(&state.users),
+        );
+
         let (draining_tx, mut draining_rx) = watch::channel(false);
         let mut metrics_draining = draining_rx.clone();
         let stop = async move {
@@ -184,6 +193,14 @@ impl Server {
             }
             None => Ok(()),
         };
+        // Like the pool below: waited for only when the requests finished in time.
+        invalidation
+            .stop(if drained {
+                POOL_CLOSE_TIMEOUT
+            } else {
+                Duration::ZERO
+            })
+            .await;
         // Closing marks the pool closed at once; waiting for connections still checked out by
         // requests makes sense only if those requests have finished.
         let closing = state.db.close();

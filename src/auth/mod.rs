@@ -2,6 +2,8 @@
 //! tokens, the `users` table, and the in-memory login rate limiter. The HTTP side (the bearer extractor, `/auth/*`) lives in
 //! `http::auth`; the reasoning is in docs/auth.md.
 
+pub mod cache;
+pub mod invalidation;
 pub mod password;
 pub mod rate_limit;
 pub mod token;

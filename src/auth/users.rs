@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::invalidation::{Confirmations, CONFIRM_WITHIN};
 use super::Role;
 
 /// One row of `users`.
@@ -101,15 +102,33 @@ pub async fn by_id(db: &PgPool, id: Uuid) -> sqlx::Result<Option<User>> {
 
 /// Disables the user with `email` and bumps their token version, which revokes every token
 /// issued to them. Whether such a user exists.
+///
+/// Returns once every API process that was listening has dropped the user from its cache
+/// (crate::auth::invalidation), so a request made afterwards is refused; a process that has not
+/// confirmed within [`CONFIRM_WITHIN`] is named in a warning (its listener counts as lost within
+/// `SILENCE_LIMIT` if its connection is gone silently).
 pub async fn disable(db: &PgPool, email: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query(
+    let confirmations = Confirmations::expect(db).await?;
+    let id = sqlx::query_scalar::<_, Uuid>(
         "UPDATE users SET disabled = true, token_version = token_version + 1
-         WHERE lower(email) = lower($1)",
+         WHERE lower(email) = lower($1) RETURNING id",
     )
     .bind(email)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(result.rows_affected() > 0)
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    let unconfirmed = confirmations.wait(id, CONFIRM_WITHIN).await?;
+    if unconfirmed > 0 {
+        tracing::warn!(
+            unconfirmed,
+            within_s = CONFIRM_WITHIN.as_secs(),
+            "not every API process confirmed it dropped the disabled user; those still serving \
+             cached users may accept the user's tokens a little longer"
+        );
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
 //! Bearer authentication: the [`AuthUser`] and [`AdminUser`] extractors, and the `/auth`
 //! routes (`POST /auth/login`, `GET /auth/me`).
 //!
-//! Every authenticated request reads the user's row by primary key, so disabling a user or
-//! bumping their token version takes effect on their next request (docs/auth.md).
+//! Every authenticated request checks the user's row as it stands: read by primary key, or
+//! taken from the cache of users (crate::auth::cache), which drops a user as soon as the
+//! database announces a change to their row. So disabling a user or bumping their token version
+//! takes effect on their next request, and a request with a known user makes one round trip
+//! (docs/auth.md).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, State};
@@ -74,9 +78,17 @@ impl FromRequestParts<AppState> for AuthUser {
             .tokens
             .verify(token, Utc::now().timestamp())
             .map_err(|e| AppError::Unauthorized(e.to_string()))?;
-        let user = users::by_id(&state.db, claims.sub)
-            .await?
-            .ok_or_else(|| unauthorized("the bearer token's user does not exist"))?;
+        let user = match state.users.get(claims.sub) {
+            Ok(user) => user,
+            Err(miss) => {
+                let user = users::by_id(&state.db, claims.sub)
+                    .await?
+                    .ok_or_else(|| unauthorized("the bearer token's user does not exist"))?;
+                let user = Arc::new(user);
+                state.users.store(miss, Arc::clone(&user));
+                user
+            }
+        };
         if user.disabled {
             return Err(unauthorized("this account is disabled"));
         }
@@ -88,7 +100,7 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(Self {
             id: user.id,
             role: user.role(),
-            email: user.email,
+            email: user.email.clone(),
             created_at: user.created_at,
         })
     }

@@ -30,6 +30,7 @@ use axum::Router;
 use sqlx::PgPool;
 use tower::{Service, ServiceBuilder};
 
+use crate::auth::cache::UserCache;
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::token::Keys;
 use crate::auth::verification::Verifier;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// The request metrics, when `METRICS_PORT` is set.
     pub metrics: Option<Arc<Metrics>>,
+    /// The users authenticated requests have read (crate::auth::cache).
+    pub users: Arc<UserCache>,
 }
 
 /// The future of the application's own middleware services.

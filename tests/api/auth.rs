@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde_json::Value;
 use sigmasight::auth::token::Claims;
 use sigmasight::auth::token::Keys;
@@ -138,6 +140,7 @@ async fn protected_routes_refuse_missing_malformed_expired_and_foreign_tokens() 
 async fn a_disabled_users_token_stops_working_and_they_cannot_log_in() {
     let app = TestApp::spawn().await;
     let user = app.user(Role::User).await;
+    app.user_listener().await;
     assert_eq!(
         app.get_as("/api/v1/auth/me", &user.token).await.status(),
         200
@@ -158,6 +161,11 @@ async fn a_disabled_users_token_stops_working_and_they_cannot_log_in() {
 async fn a_bumped_token_version_revokes_earlier_tokens() {
     let app = TestApp::spawn().await;
     let user = app.user(Role::User).await;
+    app.user_listener().await;
+    assert_eq!(
+        app.get_as("/api/v1/auth/me", &user.token).await.status(),
+        200
+    );
 
     sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")
         .bind(user.id)
@@ -165,6 +173,13 @@ async fn a_bumped_token_version_revokes_earlier_tokens() {
         .await
         .unwrap();
 
+    // A change made in SQL takes effect once the database has announced it to the app's cache
+    // of users, a moment after the commit (`user disable` waits for that: tests/api/user_cache.rs).
+    let refused = crate::helpers::poll(Duration::from_secs(5), || async {
+        app.get_as("/api/v1/auth/me", &user.token).await.status() == 401
+    })
+    .await;
+    assert!(refused, "the revoked token was still accepted after 5 s");
     let response = app.get_as("/api/v1/auth/me", &user.token).await;
     assert_unauthorized(&response);
     let body: Value = response.json().await.unwrap();

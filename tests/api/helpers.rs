@@ -162,6 +162,32 @@ impl TestApp {
         (app, proxy)
     }
 
+    /// The backend of the app's user-cache listener once it listens (its pid), waiting up to
+    /// 10 s; from then on the cache keeps the users requests read (crate::auth::cache).
+    pub async fn user_listener(&self) -> i32 {
+        let name = Url::parse(&self.database_url).unwrap().path()[1..].to_owned();
+        let mut admin = connect(&admin_url()).await;
+        for _ in 0..200 {
+            let pid: Option<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = $1 AND application_name = $2 AND state = 'idle'
+                   AND query LIKE 'LISTEN%'",
+            )
+            .bind(&name)
+            .bind(sigmasight::auth::invalidation::APPLICATION_NAME)
+            .fetch_optional(&mut admin)
+            .await
+            .unwrap();
+            if let Some(pid) = pid {
+                // LISTEN has returned to the app, which turns the cache on right after.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the user-cache listener did not start listening within 10 s");
+    }
+
     /// GET `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

@@ -32,4 +32,5 @@ pub mod roles;
 mod shutdown;
 mod symbols;
 mod tls;
+mod user_cache;
 mod users;

@@ -80,6 +80,12 @@ async fn disabling_a_user_stops_their_tokens_at_once() {
     let app = TestApp::spawn().await;
     let user = app.user(sigmasight::auth::Role::User).await;
     let env = [("DATABASE_URL", app.database_url.as_str())];
+    // The user is known to the app's cache, so the refusal below is the cache dropping them.
+    app.user_listener().await;
+    assert_eq!(
+        app.get_as("/api/v1/auth/me", &user.token).await.status(),
+        200
+    );
 
     let disabled = run_binary(&["user", "disable", "--email", &user.email], &env);
     let unknown = run_binary(&["user", "disable", "--email", "nobody@example.com"], &env);
