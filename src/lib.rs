@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod db;
+pub mod domain;
 pub mod etl;
 // Compiled by build.rs; here only for its tests.
 #[cfg(test)]

@@ -21,6 +21,8 @@ use figment::Figment;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Symbol;
+
 pub use database_url::{redact, DatabaseUrl};
 pub use error::ConfigError;
 pub use secret::Secret;
@@ -319,7 +321,7 @@ impl Config {
             max_retries: r.integer(&ETL_MAX_RETRIES)?,
             batch_size: r.integer(&ETL_BATCH_SIZE)?,
             benchmark_symbols: r.list(&ETL_BENCHMARK_SYMBOLS, |symbol| {
-                is_symbol(symbol).then(|| symbol.to_owned())
+                Symbol::parse(symbol).ok().map(String::from)
             })?,
             lookback_days: r.integer(&ETL_LOOKBACK_DAYS)?,
         };
@@ -638,25 +640,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// How `daily_prices.symbol` (and every other ticker column) must be spelt, as the tables' CHECKs
-/// and the OpenAPI document say it; [`is_symbol`] is the same rule, tested against this pattern.
-pub const SYMBOL_PATTERN: &str = "^[A-Z0-9^][A-Z0-9.^-]{0,19}$";
-
-/// Whether `symbol` is spelt as [`SYMBOL_PATTERN`] requires.
-pub fn is_symbol(symbol: &str) -> bool {
-    let bytes = symbol.as_bytes();
-    match bytes.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_uppercase() || first.is_ascii_digit() || *first == b'^')
-                && rest.len() <= 19
-                && rest.iter().all(|b| {
-                    b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'.' | b'^' | b'-')
-                })
-        }
-        None => false,
-    }
-}
-
 /// Reads only `PORT`, for `sigmasight healthcheck`, which must work whatever else is set.
 pub fn port() -> Result<u16, ConfigError> {
     let figment = figment()?;
@@ -816,16 +799,6 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().starts_with("POLYGON_API_KEY"), "{err}");
         assert!(!err.to_string().contains("def-secret"), "{err}");
-    }
-
-    #[test]
-    fn symbols_follow_the_table_rule() {
-        for good in ["SPY", "BRK.B", "BF-B", "^GSPC", "A"] {
-            assert!(is_symbol(good), "{good}");
-        }
-        for bad in ["", "spy", ".A", "A B", "ABCDEFGHIJKLMNOPQRSTU"] {
-            assert!(!is_symbol(bad), "{bad}");
-        }
     }
 
     #[test]

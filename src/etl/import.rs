@@ -30,7 +30,8 @@ use super::load::{self, Message};
 use super::runs::{self, Failure, Finish, Status};
 use super::validate::{self, Bar, Prices};
 use super::{calendar, EtlError, Outcome};
-use crate::config::{self, Config};
+use crate::config::Config;
+use crate::domain::Symbol;
 
 /// The `daily_prices.source` and `etl_run.providers` value of imported bars.
 pub const SOURCE: &str = "csv";
@@ -187,10 +188,11 @@ impl Columns {
                 }
                 (None, Some([one])) => {
                     let one = one.trim().to_ascii_uppercase();
-                    if !config::is_symbol(&one) {
+                    if !Symbol::is_valid(&one) {
                         return Err(usage(format!(
-                        "--symbols: {one:?} is not a symbol (letters, digits and . - ^, at most 20)"
-                    )));
+                            "--symbols: {one:?} is not a symbol ({})",
+                            Symbol::SPELLING
+                        )));
                     }
                     Some(one)
                 }
@@ -558,14 +560,10 @@ fn read_rows(
             (None, None) => Err("no symbol"),
         };
         let symbol = match symbol {
-            Ok(symbol) if config::is_symbol(&symbol) => symbol,
+            Ok(symbol) if Symbol::is_valid(&symbol) => symbol,
             Ok(_) => {
-                read.reject(
-                    line,
-                    "",
-                    None,
-                    "the symbol is not one (letters, digits and . - ^, at most 20)",
-                );
+                let reason = format!("the symbol is not one ({})", Symbol::SPELLING);
+                read.reject(line, "", None, &reason);
                 continue;
             }
             Err(reason) => {

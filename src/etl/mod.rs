@@ -32,7 +32,8 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::{self, Config, Provider, Secret};
+use crate::config::{Config, Provider, Secret};
+use crate::domain::Symbol;
 use client::{Client, RateLimit, RetryPolicy};
 use runs::{Finish, Status};
 use supply::{Plan, Source};
@@ -411,9 +412,10 @@ fn normalise(symbols: &[String]) -> Result<Vec<String>, EtlError> {
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())
         .collect();
-    if let Some(bad) = out.iter().find(|s| !config::is_symbol(s)) {
+    if let Some(bad) = out.iter().find(|s| !Symbol::is_valid(s)) {
         return Err(EtlError::Usage(format!(
-            "--symbols: {bad:?} is not a symbol (letters, digits and . - ^, at most 20)"
+            "--symbols: {bad:?} is not a symbol ({})",
+            Symbol::SPELLING
         )));
     }
     out.sort();
@@ -525,7 +527,7 @@ mod tests {
     #[test]
     fn no_provider_shows_its_key_in_debug_output() {
         let config = Config::from_figment(
-            &config::defaults()
+            &crate::config::defaults()
                 .merge(("database_url", "postgres://u@h/db"))
                 .merge(("fmp_api_key", "fmp-key-5e0c1d"))
                 .merge(("polygon_api_key", "polygon-key-7a42b9")),

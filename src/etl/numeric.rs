@@ -10,6 +10,8 @@
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use crate::domain::Price;
+
 /// Why a number cannot be stored as the provider wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unfit {
@@ -31,10 +33,11 @@ pub struct Column {
     pub places: i64,
 }
 
-/// `numeric(20,6)`, the price columns of `daily_prices`.
+/// `numeric(20,6)`, the price columns of `daily_prices`: [`Price`]'s bounds, for a provider's
+/// notation (exponents, trailing zeros) rather than the API's.
 pub const PRICE: Column = Column {
-    integer_digits: 14,
-    places: 6,
+    integer_digits: Price::RULE.digits as i64,
+    places: Price::RULE.places as i64,
 };
 
 /// `text`'s value, trailing zeros dropped, if `column` stores it without rounding.

@@ -12,35 +12,16 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{Json, Path};
-use super::rules::{self, DecimalRule, TextRule};
+use super::rules;
 use super::{AppError, AppState};
-use crate::config::is_symbol;
-
-/// A portfolio's name: 1-100 characters (the table's CHECK) once trimmed.
-const NAME: TextRule = TextRule { min: 1, max: 100 };
-/// Shares held: `numeric(24,8)`, and never zero (the table's CHECK).
-const QUANTITY: DecimalRule = DecimalRule {
-    name: "quantity",
-    digits: 16,
-    places: 8,
-    negative: true,
-    zero: false,
-};
-/// Cost per share: `numeric(20,6)`, at least 0 (the table's CHECK).
-const COST_BASIS: DecimalRule = DecimalRule {
-    name: "cost_basis",
-    digits: 14,
-    places: 6,
-    negative: false,
-    zero: true,
-};
+use crate::domain::{PortfolioName, Price, Quantity, Symbol};
 
 /// The routes under `/portfolios`.
 pub fn router() -> Router<AppState> {
@@ -85,14 +66,15 @@ pub struct PortfolioInput {
     /// 1-100 characters, none of them a control character, once surrounding white space is
     /// dropped.
     #[schema(schema_with = name_schema)]
-    pub name: String,
+    pub name: PortfolioName,
 }
 
 fn name_schema() -> utoipa::openapi::schema::Object {
-    NAME.schema(
-        "1-100 characters, none of them a control character, once surrounding white space is \
+    PortfolioName::RULE.schema(&format!(
+        "1-{} characters, none of them a control character, once surrounding white space is \
          dropped.",
-    )
+        PortfolioName::RULE.max
+    ))
 }
 
 /// A position as sent: decimals as exact strings, without trailing zeros.
@@ -142,57 +124,50 @@ pub struct Positions {
     pub positions: Vec<Position>,
 }
 
-/// A decimal in a request body: a JSON string (`"10.5"`) or number (`10.5`), kept as its text
-/// so that it is parsed exactly (serde_json's `arbitrary_precision` keeps a number's digits).
-#[derive(Debug, Clone)]
-pub struct DecimalText(pub String);
-
-impl<'de> Deserialize<'de> for DecimalText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::String(text) => Ok(Self(text)),
-            serde_json::Value::Number(number) => Ok(Self(number.to_string())),
-            _ => Err(serde::de::Error::custom(
-                "expected a decimal as a string or a number",
-            )),
-        }
-    }
-}
-
+// All fields but the date are checked as the body is read (their types' `Deserialize`); the
+// decimals are read from a JSON string (`"10.5"`) or number (`10.5`).
 /// The body of `POST` and `PUT` on positions. The fields' rules are in their schemas.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionInput {
     /// The ticker.
     #[schema(schema_with = symbol_schema)]
-    pub symbol: String,
+    pub symbol: Symbol,
     /// Shares held.
     #[schema(schema_with = quantity_schema)]
-    pub quantity: DecimalText,
+    pub quantity: Quantity,
     /// Cost per share.
     #[schema(schema_with = cost_basis_schema)]
-    pub cost_basis: DecimalText,
+    pub cost_basis: Price,
     /// The day the position was opened.
     #[schema(schema_with = opened_at_schema)]
     pub opened_at: String,
 }
 
 fn symbol_schema() -> utoipa::openapi::schema::Object {
-    rules::symbol_schema("The ticker (`daily_prices`'s spelling rule).")
+    Symbol::schema("The ticker (`daily_prices`'s spelling rule).")
 }
 
 fn quantity_schema() -> utoipa::openapi::schema::Object {
-    QUANTITY.schema(
-        "Shares: non-zero (negative for a short position), at most 16 digits before the point \
-         and 8 after it. A JSON number of the same text is accepted too.",
+    let rule = Quantity::RULE;
+    rule.schema(
+        &format!(
+            "Shares: non-zero (negative for a short position), at most {} digits before the \
+             point and {} after it. A JSON number of the same text is accepted too.",
+            rule.digits, rule.places
+        ),
         "10.5",
     )
 }
 
 fn cost_basis_schema() -> utoipa::openapi::schema::Object {
-    COST_BASIS.schema(
-        "Cost per share: at least 0, at most 14 digits before the point and 6 after it. A JSON \
-         number of the same text is accepted too.",
+    let rule = Price::RULE;
+    rule.schema(
+        &format!(
+            "Cost per share: at least 0, at most {} digits before the point and {} after it. A \
+             JSON number of the same text is accepted too.",
+            rule.digits, rule.places
+        ),
         "187.25",
     )
 }
@@ -214,22 +189,14 @@ fn last_opening_day() -> NaiveDate {
 
 /// A validated [`PositionInput`].
 struct ValidPosition {
-    symbol: String,
-    quantity: Decimal,
-    cost_basis: Decimal,
+    symbol: Symbol,
+    quantity: Quantity,
+    cost_basis: Price,
     opened_at: NaiveDate,
 }
 
 impl PositionInput {
     fn validate(self) -> Result<ValidPosition, AppError> {
-        if !is_symbol(&self.symbol) {
-            return Err(AppError::Validation(format!(
-                "symbol: expected an upper-case ticker such as AAPL or BRK.B, got {:?}",
-                self.symbol
-            )));
-        }
-        let quantity = QUANTITY.parse(&self.quantity.0)?;
-        let cost_basis = COST_BASIS.parse(&self.cost_basis.0)?;
         let last = last_opening_day();
         let opened_at = rules::parse_date(&self.opened_at)
             .filter(|d| (rules::earliest_date()..=last).contains(d))
@@ -241,20 +208,11 @@ impl PositionInput {
             })?;
         Ok(ValidPosition {
             symbol: self.symbol,
-            quantity,
-            cost_basis,
+            quantity: self.quantity,
+            cost_basis: self.cost_basis,
             opened_at,
         })
     }
-}
-
-fn portfolio_name(input: PortfolioInput) -> Result<String, AppError> {
-    NAME.check(&input.name).map(str::to_owned).ok_or_else(|| {
-        AppError::Validation(format!(
-            "name: expected 1 to {} printable characters",
-            NAME.max
-        ))
-    })
 }
 
 fn not_found() -> AppError {
@@ -317,7 +275,7 @@ pub async fn create(
     user: AuthUser,
     Json(input): Json<PortfolioInput>,
 ) -> Result<(StatusCode, Json<Portfolio>), AppError> {
-    let name = portfolio_name(input)?;
+    let name = input.name;
     let portfolio = sqlx::query_as::<_, Portfolio>(
         "INSERT INTO portfolios (user_id, name) VALUES ($1, $2) RETURNING id, name, created_at",
     )
@@ -351,7 +309,7 @@ pub async fn rename(
     Path(id): Path<Uuid>,
     Json(input): Json<PortfolioInput>,
 ) -> Result<Json<Portfolio>, AppError> {
-    let name = portfolio_name(input)?;
+    let name = input.name;
     sqlx::query_as::<_, Portfolio>(
         "UPDATE portfolios SET name = $3 WHERE id = $1 AND user_id = $2
          RETURNING id, name, created_at",

@@ -12,9 +12,8 @@ use utoipa::openapi::schema::Type;
 use super::auth::{AdminUser, AuthUser};
 use super::error::ErrorBody;
 use super::extract::Json;
-use super::rules::{self, TextRule};
 use super::{AppError, AppState};
-use crate::config::is_symbol;
+use crate::domain::{self, TextRule};
 
 /// A display name: at most 200 characters once trimmed; a blank one is no name.
 const NAME: TextRule = TextRule { min: 0, max: 200 };
@@ -45,14 +44,14 @@ pub struct Symbols {
 pub struct NewSymbol {
     /// Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.
     #[schema(schema_with = symbol_schema)]
-    pub symbol: String,
+    pub symbol: domain::Symbol,
     /// An optional display name.
     #[schema(schema_with = name_schema)]
     pub name: Option<String>,
 }
 
 fn symbol_schema() -> utoipa::openapi::schema::Object {
-    rules::symbol_schema("Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.")
+    domain::Symbol::schema("Upper-case ticker: letters, digits and `. - ^`, at most 20 characters.")
 }
 
 fn name_schema() -> utoipa::openapi::schema::Object {
@@ -100,13 +99,6 @@ pub async fn create(
     _admin: AdminUser,
     Json(new): Json<NewSymbol>,
 ) -> Result<(StatusCode, Json<Symbol>), AppError> {
-    if !is_symbol(&new.symbol) {
-        return Err(AppError::Validation(format!(
-            "symbol: expected an upper-case ticker such as AAPL or BRK.B (letters, digits, . - ^; \
-             at most 20), got {:?}",
-            new.symbol
-        )));
-    }
     let name = match new.name.as_deref().map(|n| NAME.check(n)) {
         Some(None) => {
             return Err(AppError::Validation(format!(

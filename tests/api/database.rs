@@ -1,4 +1,5 @@
 use sigmasight::config::DatabaseUrl;
+use sigmasight::domain::{PortfolioName, Price, Quantity, Symbol};
 use sqlx::Executor;
 
 use crate::helpers::{admin_url, connect, migrated_database, with_database, TestApp};
@@ -196,4 +197,58 @@ async fn etl_run_rows_are_consistent_about_being_finished() {
         .execute("INSERT INTO etl_run (status, finished_at) VALUES ('bogus', now())")
         .await
         .is_err());
+}
+
+#[tokio::test]
+async fn domain_values_are_stored_and_read_back_through_their_columns_types() {
+    let mut conn = connect(&migrated_database().await).await;
+
+    let (symbol, quantity, price, name): (Symbol, Quantity, Price, PortfolioName) =
+        sqlx::query_as("SELECT $1::text, $2::numeric(24,8), $3::numeric(20,6), $4::text")
+            .bind(Symbol::parse("BRK.B").unwrap())
+            .bind(Quantity::parse("-9999999999999999.99999999").unwrap())
+            .bind(Price::parse("99999999999999.999999").unwrap())
+            .bind(PortfolioName::parse(" Core ").unwrap())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+
+    assert_eq!(symbol.as_str(), "BRK.B");
+    assert_eq!(quantity.to_string(), "-9999999999999999.99999999");
+    assert_eq!(price.to_string(), "99999999999999.999999");
+    assert_eq!(name.as_str(), "Core");
+}
+
+#[tokio::test]
+async fn postgres_reads_the_ticker_pattern_as_the_parser_does() {
+    // The pattern is the positions table's CHECK, and the OpenAPI document's.
+    let mut conn = connect(&migrated_database().await).await;
+    let texts = [
+        "AAPL",
+        "aapl",
+        "^GSPC",
+        ".A",
+        "-A",
+        "A B",
+        "BF-B",
+        "BRK.B",
+        "0700",
+        "",
+        "A\n",
+        "ÄPPL",
+        "ABCDEFGHIJKLMNOPQRST",
+        "ABCDEFGHIJKLMNOPQRSTU",
+    ];
+
+    let rows: Vec<(String, bool)> = sqlx::query_as("SELECT t, t ~ $2 FROM unnest($1::text[]) t")
+        .bind(&texts[..])
+        .bind(Symbol::PATTERN)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+
+    assert_eq!(rows.len(), texts.len());
+    for (text, matches) in rows {
+        assert_eq!(matches, Symbol::is_valid(&text), "{text:?}");
+    }
 }

@@ -274,6 +274,56 @@ async fn each_bad_position_field_is_a_422() {
 }
 
 #[tokio::test]
+async fn a_refused_position_field_is_named_before_its_rules_own_words() {
+    let app = TestApp::spawn().await;
+    let user = app.user(Role::User).await;
+    let id = new_portfolio(&app, &user, "Core").await;
+    let good =
+        json!({"symbol": "AAPL", "quantity": "1", "cost_basis": "1", "opened_at": "2024-01-02"});
+
+    for (field, value, message) in [
+        (
+            "symbol",
+            json!("aapl"),
+            "symbol: expected an upper-case ticker such as AAPL or BRK.B (letters, digits and . \
+             - ^, at most 20), got \"aapl\"",
+        ),
+        ("quantity", json!(0), "quantity: must not be zero"),
+        (
+            "quantity",
+            json!("1.123456789"),
+            "quantity: expected a decimal such as 12.5, with at most 16 digits before the point \
+             and 8 after it, got \"1.123456789\"",
+        ),
+        (
+            "cost_basis",
+            json!("-1"),
+            "cost_basis: must not be negative",
+        ),
+    ] {
+        let mut body = good.clone();
+        body[field] = value;
+        let response = add_position(&app, &user, &id, body).await;
+        assert_eq!(response.status(), 422, "{field}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["message"], message);
+    }
+    let response = app
+        .send_json_as(
+            Method::POST,
+            "/api/v1/portfolios",
+            &user.token,
+            &json!({"name": " \t "}),
+        )
+        .await;
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["error"]["message"],
+        "name: expected 1 to 100 printable characters"
+    );
+}
+
+#[tokio::test]
 async fn the_summary_values_positions_exactly_at_the_latest_close_and_lists_the_unpriced() {
     let app = TestApp::spawn().await;
     let user = app.user(Role::User).await;

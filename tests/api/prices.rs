@@ -108,6 +108,17 @@ async fn bad_parameters_are_422_or_400_in_the_error_format() {
         )
         .await;
     assert_eq!(response.status(), 422);
+    let error: Value = app
+        .get_as("/api/v1/prices/aapl", &user.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        error["error"]["message"],
+        "symbol: expected an upper-case ticker such as AAPL or BRK.B (letters, digits and . - ^, \
+         at most 20), got \"aapl\""
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use super::error::ErrorBody;
 use super::extract::{json_body, Json, Path, Query};
 use super::rules::{self, parameter};
 use super::{AppError, AppState};
-use crate::config::is_symbol;
+use crate::domain::Symbol;
 
 mod body;
 
@@ -164,7 +164,7 @@ fn symbol_parameter() -> Parameter {
         ParameterIn::Path,
         true,
         "Upper-case ticker.",
-        rules::symbol_schema("Upper-case ticker: letters, digits and `. - ^`, at most 20."),
+        Symbol::schema("Upper-case ticker: letters, digits and `. - ^`, at most 20."),
     )
 }
 
@@ -186,14 +186,8 @@ fn latest_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
 }
 
-fn symbol_param(symbol: &str) -> Result<(), AppError> {
-    if is_symbol(symbol) {
-        Ok(())
-    } else {
-        Err(AppError::Validation(format!(
-            "symbol: expected an upper-case ticker such as AAPL or BRK.B, got {symbol:?}"
-        )))
-    }
+fn symbol_param(symbol: String) -> Result<Symbol, AppError> {
+    Symbol::try_from(symbol).map_err(|e| rules::invalid("symbol", e))
 }
 
 /// The `limit` most recent bars of `symbol` from `start` to `end` (both included, default: all),
@@ -215,7 +209,7 @@ pub async fn bars(
     Query(params): Query<BarsParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    symbol_param(&symbol)?;
+    let symbol = symbol_param(symbol)?;
     let start = date_param("start", params.start.as_deref(), rules::earliest_date())?;
     // An `end` before `start` is an empty range, not an error: the document cannot relate two
     // parameters, and a client built from it must not be refused.
@@ -310,7 +304,7 @@ pub struct LatestParameters;
 impl IntoParams for LatestParameters {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let symbols = ArrayBuilder::new()
-            .items(rules::symbol_schema("Upper-case ticker."))
+            .items(Symbol::schema("Upper-case ticker."))
             .min_items(Some(1))
             .max_items(Some(MAX_LATEST_SYMBOLS));
         let mut symbols = parameter(
@@ -398,7 +392,7 @@ fn latest_symbols(text: &str) -> Result<Vec<String>, AppError> {
     let mut seen = HashSet::with_capacity(count);
     let mut symbols = Vec::with_capacity(count);
     for symbol in text.split(',') {
-        if !is_symbol(symbol) {
+        if !Symbol::is_valid(symbol) {
             return Err(AppError::Validation(format!(
                 "symbols: expected upper-case tickers such as AAPL or BRK.B separated by commas, \
                  got {symbol:?}"
