@@ -24,6 +24,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
+use crate::auth::cache::UserCache;
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::verification::Verifier;
 
@@ -186,6 +187,8 @@ pub struct MetricsState {
     pub login_limits: Arc<LoginLimits>,
     /// The password-hash queue.
     pub verifier: Arc<Verifier>,
+    /// The cache of users.
+    pub users: Arc<UserCache>,
 }
 
 /// The metrics listener's routes: `GET /metrics`, nothing else.
@@ -266,6 +269,16 @@ fn encode(state: &MetricsState, etl: Option<Option<EtlRun>>) -> Result<String, s
         "db_pool_max_connections",
         "Most connections the pool opens (DATABASE_POOL_SIZE)",
         ConstGauge::new(i64::from(state.pool_max)),
+    );
+    now.register(
+        "user_cache_listening",
+        "1 while the user cache's change listener is connected (the cache answers only then)",
+        ConstGauge::new(i64::from(state.users.is_live())),
+    );
+    now.register(
+        "user_cache_users",
+        "Users the cache holds",
+        ConstGauge::new(count(state.users.len())),
     );
     now.register(
         "login_refusals",

@@ -250,6 +250,7 @@ fn serve_metrics(
         pool_max: state.config.database_pool_size,
         login_limits: Arc::clone(&state.login_limits),
         verifier: Arc::clone(&state.verifier),
+        users: Arc::clone(&state.users),
     };
     if let Ok(address) = listener.local_addr() {
         tracing::info!(address = %address, "serving metrics");

@@ -195,6 +195,27 @@ async fn requests_are_counted_by_route_template_method_and_status() {
         Some(10.0)
     );
     assert!(value(&samples, "sigmasight_password_hash_capacity", &[]).unwrap() >= 1.0);
+    assert!(value(&samples, "sigmasight_user_cache_users", &[]).is_some());
+}
+
+#[tokio::test]
+async fn the_user_cache_says_whether_it_listens_and_how_many_users_it_holds() {
+    let app = with_metrics(&crate::helpers::migrated_database().await).await;
+    let user = app.user(sigmasight::auth::Role::User).await;
+    app.user_listener().await;
+    assert_eq!(
+        app.get_as("/api/v1/auth/me", &user.token).await.status(),
+        200
+    );
+    let samples = scrape(&app).await;
+    assert_eq!(
+        value(&samples, "sigmasight_user_cache_listening", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "sigmasight_user_cache_users", &[]),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
