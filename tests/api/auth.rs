@@ -145,7 +145,7 @@ async fn a_disabled_users_token_stops_working_and_they_cannot_log_in() {
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
 
     assert!(
-        sigmasight::auth::users::disable(&pool, &user.email.to_uppercase())
+        sigmasight::db::users::disable(&pool, &user.email.to_uppercase())
             .await
             .unwrap()
     );
@@ -212,7 +212,7 @@ async fn every_protected_route_refuses_each_kind_of_bad_token() {
     let app = TestApp::spawn().await;
     let disabled = app.user(Role::Admin).await;
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    sigmasight::auth::users::disable(&pool, &disabled.email)
+    sigmasight::db::users::disable(&pool, &disabled.email)
         .await
         .unwrap();
     let now = chrono::Utc::now().timestamp();
