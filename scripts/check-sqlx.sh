@@ -120,7 +120,7 @@ for file in "$sqlx_dir"/*; do
   fi
 done
 if [ "$stale" = 1 ]; then
-  echo "error: .sqlx/ is stale; regenerate it with scripts/check-sqlx.sh --write and commit it" >&2
+  echo "error: $sqlx_dir is stale; regenerate it with scripts/check-sqlx.sh --write and commit it" >&2
   exit 1
 fi
 echo "check-sqlx: .sqlx/ matches the code and the migrations ($(find "$work/sqlx" -name '*.json' | wc -l) statements)"
