@@ -24,7 +24,10 @@ use crate::etl::validate::Bar;
 /// ([`crate::config::Provider::as_str`]) or `csv`.
 pub type Source = &'static str;
 
-/// A batch as one vector per column of `daily_prices`, for `UNNEST`.
+/// A batch as one vector per column of `daily_prices`, for `UNNEST`. The statements cast each
+/// parameter (`$1::text[]`, ...), which fixes its type on the server; the vectors of borrowed
+/// text and of optional decimals are bound `as _` because the macros' Rust-side check knows
+/// only `Vec<String>` and `Vec<Decimal>` for those arrays.
 pub struct Columns<'a> {
     symbols: Vec<&'a str>,
     dates: Vec<NaiveDate>,
