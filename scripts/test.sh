@@ -76,6 +76,26 @@ if [ -z "${TLS_DATABASE_URL:-}" ]; then
   postgres_start_tls_throwaway
 fi
 
+step "sqlx: .sqlx/ matches the statements in src/ and the migrations"
+scripts/check-sqlx.sh
+# The check must also refuse what it exists to catch: a copy with one file missing and one
+# altered (the statements are compiled once more, online: a few seconds).
+stale=$(mktemp -d "${TMPDIR:-/tmp}/sigmasight-sqlx-stale.XXXXXX")
+cp .sqlx/*.json "$stale/"
+removed=$(find "$stale" -name '*.json' | sort | head -1)
+altered=$(find "$stale" -name '*.json' | sort | tail -1)
+rm "$removed"
+sed -i 's/"nullable"/"nullable" /' "$altered"
+if scripts/check-sqlx.sh "$stale" >"$stale.out" 2>&1 \
+  || ! grep -q "missing from .*${removed##*/}" "$stale.out" \
+  || ! grep -q "changed: .*${altered##*/}" "$stale.out"; then
+  cat "$stale.out"
+  echo "error: scripts/check-sqlx.sh accepted a .sqlx/ with a file missing and one altered" >&2
+  exit 1
+fi
+rm -rf "$stale" "$stale.out"
+echo "check-sqlx: refuses a stale .sqlx/"
+
 step "db scripts: backup and promote against a throwaway cluster"
 if postgres_bindir >/dev/null || [ "${CI:-}" = true ]; then
   scripts/db/test.sh

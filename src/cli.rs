@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{password, users, Role};
 use crate::config::{self, Config, ConfigError, Provider};
-use crate::etl::{self, runs::Status, Dates, EtlError};
+use crate::db::etl_runs::Status;
+use crate::etl::{self, Dates, EtlError};
 use crate::{db, healthcheck, migrate, seed, server, shutdown, telemetry};
 
 /// SigmaSight backend: portfolio-analytics API, migrations and market-data ETL in one binary.
@@ -380,7 +381,7 @@ pub async fn user(command: UserCommand) -> Result<(), Failure> {
                 .await
                 .map_err(anyhow::Error::new)??;
             let role = if admin { Role::Admin } else { Role::User };
-            match users::create(&pool, &email, &hash, role).await {
+            match db::users::create(&pool, &email, &hash, role).await {
                 Ok(user) => {
                     println!(
                         "sigmasight: created {} {} (id {})",
@@ -390,16 +391,16 @@ pub async fn user(command: UserCommand) -> Result<(), Failure> {
                     );
                     Ok(())
                 }
-                Err(users::CreateError::Duplicate) => Err(Failure::Run(anyhow::anyhow!(
+                Err(db::users::CreateError::Duplicate) => Err(Failure::Run(anyhow::anyhow!(
                     "a user with the email {email:?} already exists"
                 ))),
-                Err(users::CreateError::Database(e)) => Err(Failure::Run(
+                Err(db::users::CreateError::Database(e)) => Err(Failure::Run(
                     anyhow::Error::new(e).context("cannot create the user"),
                 )),
             }
         }
         UserCommand::Disable { email } => {
-            let found = users::disable(&pool, email.trim())
+            let found = crate::auth::users::disable(&pool, email.trim())
                 .await
                 .map_err(|e| anyhow::Error::new(e).context("cannot disable the user"))?;
             if !found {

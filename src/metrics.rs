@@ -27,6 +27,7 @@ use sqlx::PgPool;
 use crate::auth::cache::UserCache;
 use crate::auth::rate_limit::LoginLimits;
 use crate::auth::verification::Verifier;
+use crate::db::etl_runs::{self, LatestRun};
 
 /// The longest a scrape waits for the ETL's last run.
 pub const ETL_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -199,7 +200,7 @@ pub fn router(state: MetricsState) -> Router {
 }
 
 async fn scrape(State(state): State<MetricsState>) -> Response {
-    let etl = tokio::time::timeout(ETL_QUERY_TIMEOUT, last_etl_run(&state.db)).await;
+    let etl = tokio::time::timeout(ETL_QUERY_TIMEOUT, etl_runs::latest_summary(&state.db)).await;
     let etl = match etl {
         Ok(Ok(run)) => Some(run),
         Ok(Err(error)) => {
@@ -227,33 +228,9 @@ async fn scrape(State(state): State<MetricsState>) -> Response {
     }
 }
 
-/// The ETL's latest run (by start), if there is one.
-#[derive(Debug, sqlx::FromRow)]
-struct EtlRun {
-    status: String,
-    started_at: f64,
-    duration_seconds: Option<f64>,
-    rows_inserted: i64,
-    rows_updated: i64,
-    rows_unchanged: i64,
-    rows_rejected: i64,
-}
-
-async fn last_etl_run(db: &PgPool) -> Result<Option<EtlRun>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT status,
-                extract(epoch FROM started_at)::float8 AS started_at,
-                extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds,
-                rows_inserted, rows_updated, rows_unchanged, rows_rejected
-         FROM etl_run ORDER BY started_at DESC, id DESC LIMIT 1",
-    )
-    .fetch_optional(db)
-    .await
-}
-
 /// The whole exposition: the request metrics, then what is read at scrape time. `etl` is
 /// `None` when the database did not answer.
-fn encode(state: &MetricsState, etl: Option<Option<EtlRun>>) -> Result<String, std::fmt::Error> {
+fn encode(state: &MetricsState, etl: Option<Option<LatestRun>>) -> Result<String, std::fmt::Error> {
     let mut now = Registry::with_prefix("sigmasight");
     now.register(
         "db_pool_connections",

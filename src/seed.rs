@@ -7,7 +7,9 @@ pub mod bars;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-use crate::auth::{password, users, Role};
+use crate::auth::{password, Role};
+use crate::db::portfolios::{self, PositionValues};
+use crate::db::{symbols, users};
 
 /// The demo account's email (a reserved domain: it can never be someone's real address).
 pub const DEMO_EMAIL: &str = "demo@example.com";
@@ -124,39 +126,24 @@ pub async fn demo(
 
     let mut tx = db.begin().await?;
     for symbol in DEMO_SYMBOLS {
-        sqlx::query("INSERT INTO symbols (symbol, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(symbol.symbol)
-            .bind(symbol.name)
-            .execute(&mut *tx)
-            .await?;
+        symbols::create_if_missing(&mut *tx, symbol.symbol, symbol.name).await?;
     }
     let mut portfolios_created = 0;
     for (name, positions) in DEMO_PORTFOLIOS {
-        let created: Option<uuid::Uuid> = sqlx::query_scalar(
-            "INSERT INTO portfolios (user_id, name) VALUES ($1, $2)
-             ON CONFLICT (user_id, name) DO NOTHING RETURNING id",
-        )
-        .bind(user.id)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let created = portfolios::create_if_missing(&mut *tx, user.id, name).await?;
         // Positions only go into a portfolio created now, so a re-run never doubles them.
         let Some(portfolio_id) = created else {
             continue;
         };
         portfolios_created += 1;
         for (symbol, quantity, cost, opened) in *positions {
-            sqlx::query(
-                "INSERT INTO positions (portfolio_id, symbol, quantity, cost_basis, opened_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(portfolio_id)
-            .bind(symbol)
-            .bind(quantity.parse::<Decimal>()?)
-            .bind(cost.parse::<Decimal>()?)
-            .bind(opened.parse::<chrono::NaiveDate>()?)
-            .execute(&mut *tx)
-            .await?;
+            let values = PositionValues {
+                symbol,
+                quantity: quantity.parse::<Decimal>()?,
+                cost_basis: cost.parse::<Decimal>()?,
+                opened_at: opened.parse::<chrono::NaiveDate>()?,
+            };
+            portfolios::add_position(&mut *tx, portfolio_id, values).await?;
         }
     }
     tx.commit().await?;

@@ -21,7 +21,7 @@ from report import mib
 
 LUA = Path(__file__).with_name("wrk-report.lua")
 # The prices endpoint's own SQL (src/http/prices/mod.rs includes the same file).
-BARS_SQL = ROOT / "src" / "http" / "prices" / "bars.sql"
+BARS_SQL = ROOT / "src" / "db" / "prices" / "bars.sql"
 SECRET_KEY = "benchmark-only-secret-key-of-at-least-32-bytes"
 USER_EMAIL = "bench@example.com"
 USER_PASSWORD = "benchmark-password-0123"

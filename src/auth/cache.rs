@@ -2,7 +2,7 @@
 //! user makes one database round trip (its own query) instead of two.
 //!
 //! Immediate revocation is kept by invalidation, not by expiry: migration 0008's trigger
-//! announces every change to a `users` row on the channel [`CHANNEL`] at commit, and
+//! announces every change to a `users` row on the channel `db::user_changes::CHANNEL` at commit, and
 //! [`crate::auth::invalidation`] drops the announced user from here. The cache answers only while
 //! that listener is connected ([`UserCache::go_live`]); from the moment the listener's
 //! connection is lost, the cache is emptied and every request reads its user again until the
@@ -18,10 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use super::users::User;
-
-/// The channel migration 0008's trigger notifies, with a user's id as the payload.
-pub const CHANNEL: &str = "sigmasight_users";
+use crate::db::users::User;
 
 /// The most users kept; when full, the cache is emptied and fills again with the users still
 /// active (a simple bound: a few hundred bytes per user, so at most a few MiB).

@@ -10,7 +10,7 @@
 //!
 //! A notification reaches the listener a moment after the change commits, so a request could
 //! slip in between. Changes made through the project's own code close that gap: every dropped
-//! user is confirmed on [`CONFIRMATIONS`] (the user's id and the listener's backend pid), and
+//! user is confirmed on `db::user_changes::CONFIRMATIONS` (the user's id and the listener's backend pid), and
 //! [`Confirmations`] waits, after the commit, until every listener present before the change
 //! has confirmed it (or is gone). `sigmasight user disable` returns only then, so a request
 //! made after it returns is refused by every running API process.
@@ -23,7 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::cache::{UserCache, CHANNEL};
+use super::cache::UserCache;
+use crate::db::user_changes::{self, CHANNEL};
 
 /// How often the pool sends the heartbeat notification.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -36,9 +37,6 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The listening connection's `application_name` (seen in `pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "sigmasight-user-cache";
-
-/// The channel on which listeners confirm each user they dropped: `<user id> <backend pid>`.
-pub const CONFIRMATIONS: &str = "sigmasight_users_confirmed";
 
 /// How long [`Confirmations::wait`] waits for every listener before it gives up.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
@@ -131,13 +129,7 @@ async fn follow(connection: &PgPool, cache: &UserCache) -> Lost {
                 payload => match Uuid::parse_str(payload) {
                     Ok(id) => {
                         cache.invalidate(id);
-                        let confirmed =
-                            sqlx::query("SELECT pg_notify($1, $2 || ' ' || pg_backend_pid())")
-                                .bind(CONFIRMATIONS)
-                                .bind(payload)
-                                .execute(&mut listener)
-                                .await;
-                        if let Err(error) = confirmed {
+                        if let Err(error) = user_changes::confirm(&mut listener, payload).await {
                             return error.into();
                         }
                     }
@@ -159,10 +151,7 @@ async fn heartbeat(pool: PgPool) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let _ = sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&pool)
-            .await;
+        let _ = user_changes::heartbeat(&pool).await;
     }
 }
 
@@ -178,16 +167,11 @@ impl Confirmations {
     /// empty cache, so it has nothing to confirm.
     pub async fn expect(db: &PgPool) -> sqlx::Result<Self> {
         let mut listener = PgListener::connect_with(db).await?;
-        listener.listen(CONFIRMATIONS).await?;
-        let pending = sqlx::query_scalar::<_, i32>(
-            "SELECT pid FROM pg_stat_activity
-             WHERE application_name = $1 AND datname = current_database()",
-        )
-        .bind(APPLICATION_NAME)
-        .fetch_all(&mut listener)
-        .await?
-        .into_iter()
-        .collect();
+        listener.listen(user_changes::CONFIRMATIONS).await?;
+        let pending = user_changes::sessions_named(&mut listener, APPLICATION_NAME)
+            .await?
+            .into_iter()
+            .collect();
         Ok(Self { listener, pending })
     }
 
@@ -218,12 +202,8 @@ impl Confirmations {
                 // Every so often: a listener that disconnected will never confirm.
                 Err(_) => {
                     let pending: Vec<i32> = self.pending.iter().copied().collect();
-                    let present = sqlx::query_scalar::<_, i32>(
-                        "SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)",
-                    )
-                    .bind(&pending)
-                    .fetch_all(&mut self.listener)
-                    .await?;
+                    let present =
+                        user_changes::still_connected(&mut self.listener, &pending).await?;
                     self.pending.retain(|pid| present.contains(pid));
                 }
             }

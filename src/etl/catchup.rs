@@ -57,17 +57,7 @@ pub async fn last_stored(
     symbols: &[String],
     since: NaiveDate,
 ) -> Result<HashMap<String, NaiveDate>, sqlx::Error> {
-    let rows: Vec<(String, NaiveDate)> = sqlx::query_as(
-        "SELECT symbol, max(date) FROM daily_prices
-          WHERE symbol = ANY($1) AND date >= $2 AND source <> $3
-          GROUP BY symbol",
-    )
-    .bind(symbols)
-    .bind(since)
-    .bind(crate::seed::bars::SOURCE)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().collect())
+    crate::db::prices::last_stored(db, symbols, since, crate::seed::bars::SOURCE).await
 }
 
 #[cfg(test)]

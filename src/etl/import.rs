@@ -27,10 +27,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::load::{self, Message};
-use super::runs::{self, Failure, Finish, Status};
 use super::validate::{self, Bar, Prices};
 use super::{calendar, EtlError, Outcome};
 use crate::config::Config;
+use crate::db::etl_runs::{self as runs, Failure, Finish, Status};
+use crate::db::prices::write::Source;
+use crate::db::prices::Counts;
 use crate::domain::Symbol;
 
 /// The `daily_prices.source` and `etl_run.providers` value of imported bars.
@@ -525,7 +527,7 @@ fn read_rows(
     let mut read = Reading::default();
     let columns = opened.columns;
     let mut record = csv::ByteRecord::new();
-    let mut chunk: Vec<(Bar, load::Source)> = Vec::with_capacity(CHUNK);
+    let mut chunk: Vec<(Bar, Source)> = Vec::with_capacity(CHUNK);
     let field = |record: &csv::ByteRecord, i: usize| -> Result<String, &'static str> {
         field(record, i).map(str::to_ascii_uppercase)
     };
@@ -755,8 +757,8 @@ where
     };
     let (counts, load_error) = match loaded {
         Ok(Ok(counts)) => (counts, None),
-        Ok(Err(error)) => (load::Counts::default(), Some(error.to_string())),
-        Err(error) => (load::Counts::default(), Some(error.to_string())),
+        Ok(Err(error)) => (Counts::default(), Some(error.to_string())),
+        Err(error) => (Counts::default(), Some(error.to_string())),
     };
     let days = read.first_day.zip(read.last_day);
     let symbols_requested = read.symbols.len();
@@ -776,7 +778,7 @@ where
 /// The status and the record of an import.
 fn conclude(
     read: &Reading,
-    counts: load::Counts,
+    counts: Counts,
     load_error: Option<String>,
     symbols_requested: usize,
 ) -> Finish {

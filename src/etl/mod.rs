@@ -17,7 +17,6 @@ pub mod load;
 pub mod numeric;
 pub mod provider;
 pub mod redact;
-pub mod runs;
 pub mod supply;
 pub mod validate;
 
@@ -33,6 +32,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, Provider, Secret};
+use crate::db::etl_runs as runs;
+use crate::db::prices::Counts;
 use crate::domain::Symbol;
 use client::{Client, RateLimit, RetryPolicy};
 use runs::{Finish, Status};
@@ -286,8 +287,8 @@ where
 
     let (counts, load_error) = match loaded {
         Ok(Ok(counts)) => (counts, None),
-        Ok(Err(error)) => (load::Counts::default(), Some(error.to_string())),
-        Err(error) => (load::Counts::default(), Some(error.to_string())),
+        Ok(Err(error)) => (Counts::default(), Some(error.to_string())),
+        Err(error) => (Counts::default(), Some(error.to_string())),
     };
     let finish = conclude(report, counts, load_error, requested);
     runs::finish(db, run_id, &finish).await?;
@@ -303,7 +304,7 @@ where
 /// The status and the record of a run from what fetching and loading reported.
 fn conclude(
     report: supply::Report,
-    counts: load::Counts,
+    counts: Counts,
     load_error: Option<String>,
     requested: usize,
 ) -> Finish {
@@ -427,13 +428,7 @@ fn normalise(symbols: &[String]) -> Result<Vec<String>, EtlError> {
 /// needs its price whether or not anyone tracks the symbol, and even if its row was
 /// deactivated), and the benchmark symbols.
 async fn universe(db: &PgPool, benchmarks: &[String]) -> Result<Vec<String>, sqlx::Error> {
-    let mut symbols: Vec<String> = sqlx::query_scalar(
-        "SELECT symbol FROM symbols WHERE active
-          UNION
-         SELECT symbol FROM positions",
-    )
-    .fetch_all(db)
-    .await?;
+    let mut symbols = crate::db::symbols::universe(db).await?;
     symbols.extend(benchmarks.iter().cloned());
     symbols.sort();
     symbols.dedup();

@@ -23,9 +23,9 @@ use url::Url;
 use super::client::Client;
 use super::load::Message;
 use super::provider::{fmp, polygon, FetchError, Provider, RawBar};
-use super::runs::Failure;
 use super::validate::{self, Checked};
 use crate::config::Secret;
+use crate::db::etl_runs::Failure;
 
 /// Most Polygon pages followed for one symbol: 50,000 bars a page is 200 years of days, so more
 /// than this is a provider looping on its cursor.

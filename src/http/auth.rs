@@ -23,7 +23,8 @@ use super::client_address::ClientAddress;
 use super::error::ErrorBody;
 use super::extract::Json;
 use super::{AppError, AppState};
-use crate::auth::{users, Role};
+use crate::auth::Role;
+use crate::db::users;
 
 /// The longest email a login takes, in characters: RFC 5321's 254 octets, counted as JSON
 /// Schema's `maxLength` counts, so that the document and the check agree (it bounds the bytes at

@@ -61,6 +61,21 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// `error` as a 409 saying `message` when it is a unique violation of `constraint` (a
+    /// second row where one is allowed); any other database error as [`From<sqlx::Error>`]
+    /// has it.
+    pub fn conflict_on(
+        error: sqlx::Error,
+        constraint: &str,
+        message: impl FnOnce() -> String,
+    ) -> Self {
+        if crate::db::is_unique_violation(&error, constraint) {
+            Self::Conflict(message())
+        } else {
+            error.into()
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {

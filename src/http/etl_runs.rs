@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::{AppError, AppState};
-use crate::etl::runs::{self, RunRow};
+use crate::db::etl_runs::{self, RunRow};
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
@@ -53,6 +53,6 @@ pub async fn list(
             }
         },
     };
-    let runs = runs::recent(&state.db, limit).await?;
+    let runs = etl_runs::recent(&state.db, limit).await?;
     Ok(Json(Runs { runs }))
 }

@@ -42,7 +42,7 @@ pub struct Readiness {
 /// within [`READINESS_DB_TIMEOUT`] and start-up migrations are done; 503 otherwise. It recovers
 /// by itself when the database returns: the pool replaces dead connections.
 pub async fn readiness(State(state): State<AppState>) -> Response {
-    let probe = sqlx::query("SELECT 1").execute(&state.db);
+    let probe = crate::db::health::ping(&state.db);
     let database_ok = match tokio::time::timeout(READINESS_DB_TIMEOUT, probe).await {
         Ok(Ok(_)) => true,
         Ok(Err(error)) => {

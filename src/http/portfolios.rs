@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,6 +20,7 @@ use super::error::ErrorBody;
 use super::extract::{Json, Path};
 use super::rules;
 use super::{AppError, AppState};
+use crate::db::portfolios::{self, Portfolio, PositionRow, PositionValues};
 use crate::domain::{PortfolioName, Price, Quantity, Symbol};
 
 /// The routes under `/portfolios`.
@@ -39,17 +39,6 @@ pub fn router() -> Router<AppState> {
                 .delete(remove_position),
         )
         .route("/portfolios/{id}/summary", get(summary))
-}
-
-/// A portfolio.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Portfolio {
-    /// Its id.
-    pub id: Uuid,
-    /// Its name, unique among the user's portfolios.
-    pub name: String,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
 }
 
 /// `GET /portfolios`'s body.
@@ -92,16 +81,6 @@ pub struct Position {
     pub opened_at: NaiveDate,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct PositionRow {
-    id: Uuid,
-    symbol: String,
-    quantity: Decimal,
-    cost_basis: Decimal,
-    opened_at: NaiveDate,
-    created_at: DateTime<Utc>,
 }
 
 impl From<PositionRow> for Position {
@@ -195,6 +174,17 @@ struct ValidPosition {
     opened_at: NaiveDate,
 }
 
+impl ValidPosition {
+    fn values(&self) -> PositionValues<'_> {
+        PositionValues {
+            symbol: &self.symbol,
+            quantity: self.quantity.value(),
+            cost_basis: self.cost_basis.value(),
+            opened_at: self.opened_at,
+        }
+    }
+}
+
 impl PositionInput {
     fn validate(self) -> Result<ValidPosition, AppError> {
         let last = last_opening_day();
@@ -220,24 +210,16 @@ fn not_found() -> AppError {
 }
 
 fn duplicate_name(error: sqlx::Error, name: &str) -> AppError {
-    match &error {
-        sqlx::Error::Database(d) if d.constraint() == Some("portfolios_user_name_key") => {
-            AppError::Conflict(format!("you already have a portfolio named {name:?}"))
-        }
-        _ => error.into(),
-    }
+    AppError::conflict_on(error, portfolios::NAME_KEY, || {
+        format!("you already have a portfolio named {name:?}")
+    })
 }
 
 /// The caller's portfolio `id`, or a 404 whether it is missing or someone else's.
 async fn owned(db: &PgPool, user: &AuthUser, id: Uuid) -> Result<Portfolio, AppError> {
-    sqlx::query_as::<_, Portfolio>(
-        "SELECT id, name, created_at FROM portfolios WHERE id = $1 AND user_id = $2",
-    )
-    .bind(id)
-    .bind(user.id)
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(not_found)
+    portfolios::owned(db, user.id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Lists the caller's portfolios.
@@ -248,12 +230,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Portfolios>, AppError> {
-    let portfolios = sqlx::query_as::<_, Portfolio>(
-        "SELECT id, name, created_at FROM portfolios WHERE user_id = $1 ORDER BY name",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
+    let portfolios = portfolios::list(&state.db, user.id).await?;
     Ok(Json(Portfolios { portfolios }))
 }
 
@@ -276,14 +253,9 @@ pub async fn create(
     Json(input): Json<PortfolioInput>,
 ) -> Result<(StatusCode, Json<Portfolio>), AppError> {
     let name = input.name;
-    let portfolio = sqlx::query_as::<_, Portfolio>(
-        "INSERT INTO portfolios (user_id, name) VALUES ($1, $2) RETURNING id, name, created_at",
-    )
-    .bind(user.id)
-    .bind(&name)
-    .fetch_one(&state.db)
-    .await
-    .map_err(|e| duplicate_name(e, &name))?;
+    let portfolio = portfolios::create(&state.db, user.id, &name)
+        .await
+        .map_err(|e| duplicate_name(e, &name))?;
     Ok((StatusCode::CREATED, Json(portfolio)))
 }
 
@@ -310,18 +282,11 @@ pub async fn rename(
     Json(input): Json<PortfolioInput>,
 ) -> Result<Json<Portfolio>, AppError> {
     let name = input.name;
-    sqlx::query_as::<_, Portfolio>(
-        "UPDATE portfolios SET name = $3 WHERE id = $1 AND user_id = $2
-         RETURNING id, name, created_at",
-    )
-    .bind(id)
-    .bind(user.id)
-    .bind(&name)
-    .fetch_optional(&state.db)
-    .await
-    .map_err(|e| duplicate_name(e, &name))?
-    .map(Json)
-    .ok_or_else(not_found)
+    portfolios::rename(&state.db, user.id, id, &name)
+        .await
+        .map_err(|e| duplicate_name(e, &name))?
+        .map(Json)
+        .ok_or_else(not_found)
 }
 
 /// Deletes one of the caller's portfolios and its positions: 204.
@@ -333,18 +298,11 @@ pub async fn remove(
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
-    let deleted = sqlx::query("DELETE FROM portfolios WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user.id)
-        .execute(&state.db)
-        .await?;
-    if deleted.rows_affected() == 0 {
+    if !portfolios::delete(&state.db, user.id, id).await? {
         return Err(not_found());
     }
     Ok(StatusCode::NO_CONTENT)
 }
-
-const POSITION_COLUMNS: &str = "id, symbol, quantity, cost_basis, opened_at, created_at";
 
 /// The positions of one of the caller's portfolios.
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}/positions", operation_id = "list_positions",
@@ -356,13 +314,7 @@ pub async fn list_positions(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Positions>, AppError> {
     owned(&state.db, &user, id).await?;
-    let rows = sqlx::query_as::<_, PositionRow>(&format!(
-        "SELECT {POSITION_COLUMNS} FROM positions WHERE portfolio_id = $1
-         ORDER BY symbol, opened_at, id"
-    ))
-    .bind(id)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = portfolios::positions(&state.db, id).await?;
     Ok(Json(Positions {
         positions: rows.into_iter().map(Position::from).collect(),
     }))
@@ -390,17 +342,7 @@ pub async fn add_position(
 ) -> Result<(StatusCode, Json<Position>), AppError> {
     let position = input.validate()?;
     owned(&state.db, &user, id).await?;
-    let row = sqlx::query_as::<_, PositionRow>(&format!(
-        "INSERT INTO positions (portfolio_id, symbol, quantity, cost_basis, opened_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {POSITION_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&position.symbol)
-    .bind(position.quantity)
-    .bind(position.cost_basis)
-    .bind(position.opened_at)
-    .fetch_one(&state.db)
-    .await?;
+    let row = portfolios::add_position(&state.db, id, position.values()).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -418,15 +360,10 @@ pub async fn show_position(
     Path((id, position_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Position>, AppError> {
     owned(&state.db, &user, id).await?;
-    sqlx::query_as::<_, PositionRow>(&format!(
-        "SELECT {POSITION_COLUMNS} FROM positions WHERE id = $1 AND portfolio_id = $2"
-    ))
-    .bind(position_id)
-    .bind(id)
-    .fetch_optional(&state.db)
-    .await?
-    .map(|row| Json(row.into()))
-    .ok_or_else(no_position)
+    portfolios::position(&state.db, id, position_id)
+        .await?
+        .map(|row| Json(row.into()))
+        .ok_or_else(no_position)
 }
 
 /// Replaces every field of one position.
@@ -442,20 +379,10 @@ pub async fn replace_position(
 ) -> Result<Json<Position>, AppError> {
     let position = input.validate()?;
     owned(&state.db, &user, id).await?;
-    sqlx::query_as::<_, PositionRow>(&format!(
-        "UPDATE positions SET symbol = $3, quantity = $4, cost_basis = $5, opened_at = $6
-         WHERE id = $1 AND portfolio_id = $2 RETURNING {POSITION_COLUMNS}"
-    ))
-    .bind(position_id)
-    .bind(id)
-    .bind(&position.symbol)
-    .bind(position.quantity)
-    .bind(position.cost_basis)
-    .bind(position.opened_at)
-    .fetch_optional(&state.db)
-    .await?
-    .map(|row| Json(row.into()))
-    .ok_or_else(no_position)
+    portfolios::replace_position(&state.db, id, position_id, position.values())
+        .await?
+        .map(|row| Json(row.into()))
+        .ok_or_else(no_position)
 }
 
 /// Deletes one position: 204.
@@ -468,12 +395,7 @@ pub async fn remove_position(
     Path((id, position_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, AppError> {
     owned(&state.db, &user, id).await?;
-    let deleted = sqlx::query("DELETE FROM positions WHERE id = $1 AND portfolio_id = $2")
-        .bind(position_id)
-        .bind(id)
-        .execute(&state.db)
-        .await?;
-    if deleted.rows_affected() == 0 {
+    if !portfolios::delete_position(&state.db, id, position_id).await? {
         return Err(no_position());
     }
     Ok(StatusCode::NO_CONTENT)
@@ -532,23 +454,6 @@ pub struct Summary {
     pub unpriced: Vec<UnpricedPosition>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct SummaryRow {
-    id: Uuid,
-    symbol: String,
-    quantity: String,
-    cost_basis: String,
-    price: Option<String>,
-    price_date: Option<NaiveDate>,
-    market_value: Option<String>,
-    cost: Option<String>,
-    unrealized_pnl: Option<String>,
-    total_market_value: Option<String>,
-    total_cost: Option<String>,
-    total_unrealized_pnl: Option<String>,
-    as_of: Option<NaiveDate>,
-}
-
 /// Values one of the caller's portfolios at the latest close of each symbol.
 #[utoipa::path(get, path = "/api/v1/portfolios/{id}/summary", operation_id = "portfolio_summary",
     tag = "portfolios", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Portfolio id")),
@@ -559,36 +464,7 @@ pub async fn summary(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Summary>, AppError> {
     owned(&state.db, &user, id).await?;
-    // Arithmetic on `numeric` in Postgres: exact at any size; trim_scale drops the trailing
-    // zeros a product accumulates (10.00000000 × 187.442500 has 14 places). The totals are
-    // window sums over the same rows, so they always agree with the positions listed.
-    // `+ 0 * lp.close` makes a cost NULL when there is no price, so costs, like values, count
-    // only for priced positions.
-    let rows = sqlx::query_as::<_, SummaryRow>(
-        "SELECT p.id, p.symbol,
-                trim_scale(p.quantity)::text AS quantity,
-                trim_scale(p.cost_basis)::text AS cost_basis,
-                trim_scale(lp.close)::text AS price,
-                lp.date AS price_date,
-                trim_scale(p.quantity * lp.close)::text AS market_value,
-                trim_scale(p.quantity * p.cost_basis + 0 * lp.close)::text AS cost,
-                trim_scale(p.quantity * (lp.close - p.cost_basis))::text AS unrealized_pnl,
-                trim_scale(sum(p.quantity * lp.close) OVER ())::text AS total_market_value,
-                trim_scale(sum(p.quantity * p.cost_basis + 0 * lp.close) OVER ())::text AS total_cost,
-                trim_scale(sum(p.quantity * (lp.close - p.cost_basis)) OVER ())::text
-                    AS total_unrealized_pnl,
-                max(lp.date) OVER () AS as_of
-         FROM positions p
-         LEFT JOIN LATERAL (
-             SELECT d.date, d.close FROM daily_prices d
-             WHERE d.symbol = p.symbol ORDER BY d.date DESC LIMIT 1
-         ) lp ON true
-         WHERE p.portfolio_id = $1
-         ORDER BY p.symbol, p.opened_at, p.id",
-    )
-    .bind(id)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = portfolios::summary(&state.db, id).await?;
     let zero = || "0".to_owned();
     let first = rows.first();
     let as_of = first.and_then(|r| r.as_of);

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::Type;
 
@@ -13,23 +12,11 @@ use super::auth::{AdminUser, AuthUser};
 use super::error::ErrorBody;
 use super::extract::Json;
 use super::{AppError, AppState};
+use crate::db::symbols::{self, Symbol};
 use crate::domain::{self, TextRule};
 
 /// A display name: at most 200 characters once trimmed; a blank one is no name.
 const NAME: TextRule = TextRule { min: 0, max: 200 };
-
-/// One tracked symbol.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Symbol {
-    /// The ticker, e.g. `BRK.B`.
-    pub symbol: String,
-    /// A display name, if one was given.
-    pub name: Option<String>,
-    /// Whether the ETL fetches it.
-    pub active: bool,
-    /// When it was added.
-    pub created_at: DateTime<Utc>,
-}
 
 /// `GET /symbols`'s body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -75,11 +62,7 @@ pub async fn list(
     State(state): State<AppState>,
     _user: AuthUser,
 ) -> Result<Json<Symbols>, AppError> {
-    let symbols = sqlx::query_as::<_, Symbol>(
-        "SELECT symbol, name, active, created_at FROM symbols ORDER BY symbol",
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let symbols = symbols::list(&state.db).await?;
     Ok(Json(Symbols { symbols }))
 }
 
@@ -109,19 +92,12 @@ pub async fn create(
         Some(Some(name)) if !name.is_empty() => Some(name.to_owned()),
         _ => None,
     };
-    let symbol = sqlx::query_as::<_, Symbol>(
-        "INSERT INTO symbols (symbol, name) VALUES ($1, $2)
-         RETURNING symbol, name, active, created_at",
-    )
-    .bind(&new.symbol)
-    .bind(name)
-    .fetch_one(&state.db)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("symbols_pkey") => {
-            AppError::Conflict(format!("{} is already tracked", new.symbol))
-        }
-        _ => e.into(),
-    })?;
+    let symbol = symbols::create(&state.db, &new.symbol, name.as_deref())
+        .await
+        .map_err(|e| {
+            AppError::conflict_on(e, symbols::PRIMARY_KEY, || {
+                format!("{} is already tracked", new.symbol)
+            })
+        })?;
     Ok((StatusCode::CREATED, Json(symbol)))
 }

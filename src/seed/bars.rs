@@ -14,8 +14,8 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
+use crate::db::prices::write::{self, Columns};
 use crate::etl::calendar;
-use crate::etl::load::{Columns, INCOMING};
 use crate::etl::validate::Bar;
 
 use super::{DemoSymbol, DEMO_SYMBOLS};
@@ -127,16 +127,7 @@ pub async fn write(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> 
     let (from, to) = window(now);
     let bars = bars(from, to);
     let columns = Columns::of(bars.iter().map(|bar| (bar, SOURCE)));
-    let insert = format!(
-        "INSERT INTO daily_prices (symbol, date, open, high, low, close, adj_close, volume, source)
-         SELECT * FROM {INCOMING} ON CONFLICT (symbol, date) DO NOTHING"
-    );
-    let written = columns
-        .bind(sqlx::query(&insert))
-        .execute(db)
-        .await?
-        .rows_affected();
-    Ok(written)
+    write::insert_missing(db, &columns).await
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use serde_json::Value;
+use sigmasight::db::etl_runs::Status;
 use sigmasight::etl::calendar::{latest_completed_trading_day, trading_days};
-use sigmasight::etl::runs::Status;
 use sigmasight::etl::Dates;
 use sigmasight::seed;
 use sqlx::PgConnection;

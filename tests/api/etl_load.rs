@@ -1,11 +1,12 @@
-//! The loader's batch write (`etl::load::upsert`) against a real Postgres: new bars go in by
+//! The loader's batch write (`db::prices::write::upsert`) against a real Postgres: new bars go in by
 //! `COPY`, changed ones by `UPDATE`, unchanged ones are left alone, and a bar stored by someone
 //! else between the batch's probe and its `COPY` is updated, not lost.
 
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sigmasight::etl::load::{self, Counts};
+use sigmasight::db::prices::write as load;
+use sigmasight::db::prices::Counts;
 use sigmasight::etl::validate::Bar;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sigmasight::config::Provider;
-use sigmasight::etl::runs::Status;
+use sigmasight::db::etl_runs::Status;
 use sigmasight::etl::{self, Dates, Outcome};
 use wiremock::matchers::{path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

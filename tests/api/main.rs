@@ -10,6 +10,7 @@ mod config;
 mod connections;
 mod cors;
 mod database;
+mod db_prices;
 mod demo;
 mod errors;
 mod etl;

@@ -6,55 +6,9 @@
 //! those `serde_json` writes for [`Bars`](super::Bars): a test holds the two together.
 
 use chrono::NaiveDate;
-use sqlx::postgres::PgRow;
-use sqlx::Row;
 
 use crate::ascii;
-
-/// One bar, borrowed from its row (the columns of `bars.sql`, by position).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BarText<'r> {
-    /// The trading day.
-    pub date: NaiveDate,
-    /// Prices as Postgres renders `numeric(20,6)` in text: `187.442500`.
-    pub open: &'r [u8],
-    /// See `open`.
-    pub high: &'r [u8],
-    /// See `open`.
-    pub low: &'r [u8],
-    /// See `open`.
-    pub close: &'r [u8],
-    /// See `open`; absent when the provider gave none.
-    pub adj_close: Option<&'r [u8]>,
-    /// Shares traded.
-    pub volume: i64,
-    /// When the row last changed, in microseconds since the Unix epoch (the ETag's input).
-    pub updated_at_micros: i64,
-}
-
-/// Postgres counts `timestamptz` in microseconds from 2000-01-01 UTC.
-const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-impl<'r> BarText<'r> {
-    /// Reads a row of `bars.sql`. Unchecked, and the text columns as bytes: the query fixes
-    /// each column's type, a checked read compares type names per value, and the server's
-    /// UTF-8 needs no second validation (the writer escapes anything unusual).
-    pub fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            date: row.try_get_unchecked(1)?,
-            open: row.try_get_unchecked(2)?,
-            high: row.try_get_unchecked(3)?,
-            low: row.try_get_unchecked(4)?,
-            close: row.try_get_unchecked(5)?,
-            adj_close: row.try_get_unchecked(6)?,
-            volume: row.try_get_unchecked(7)?,
-            // `timestamptz` in binary is the i64 count itself.
-            updated_at_micros: row
-                .try_get_unchecked::<i64, _>(8)?
-                .saturating_add(POSTGRES_EPOCH_MICROS),
-        })
-    }
-}
+use crate::db::prices::BarText;
 
 /// `{"symbol":"…","bars":[{"date":"…","open":"…",…},…]}`.
 pub fn bars_json(symbol: &str, bars: &[BarText<'_>]) -> Vec<u8> {

@@ -19,12 +19,12 @@ use utoipa::openapi::path::{Parameter, ParameterIn, ParameterStyle};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::IntoParams;
 
-use self::body::BarText;
 use super::auth::AuthUser;
 use super::error::ErrorBody;
 use super::extract::{json_body, Json, Path, Query};
 use super::rules::{self, parameter};
 use super::{AppError, AppState};
+use crate::db::prices::{self, BarText, LatestBar as LatestRow};
 use crate::domain::Symbol;
 
 mod body;
@@ -65,23 +65,8 @@ pub struct Bar {
     pub volume: i64,
 }
 
-/// A latest bar as read. Postgres renders the `numeric` prices as text (`187.442500`, every
-/// digit of the column's scale), which is what the API sends: decoding them into decimals only
-/// to print them again cost more than the query (docs/benchmarks.md).
-#[derive(Debug, sqlx::FromRow)]
-struct BarRow {
-    symbol: String,
-    date: NaiveDate,
-    open: String,
-    high: String,
-    low: String,
-    close: String,
-    adj_close: Option<String>,
-    volume: i64,
-}
-
-impl From<BarRow> for Bar {
-    fn from(row: BarRow) -> Self {
+impl From<LatestRow> for Bar {
+    fn from(row: LatestRow) -> Self {
         Self {
             date: row.date,
             open: row.open,
@@ -226,13 +211,7 @@ pub async fn bars(
                 ))
             })?,
     };
-    let rows = sqlx::query(include_str!("bars.sql"))
-        .bind(&symbol)
-        .bind(start)
-        .bind(end)
-        .bind(limit)
-        .fetch_all(&state.db)
-        .await?;
+    let rows = prices::bars(&state.db, &symbol, start, end, limit).await?;
     let bars = rows
         .iter()
         .map(BarText::from_row)
@@ -351,18 +330,8 @@ pub async fn latest(
     Query(params): Query<LatestParams>,
 ) -> Result<Json<Latest>, AppError> {
     let symbols = latest_symbols(params.symbols.as_deref().unwrap_or_default())?;
-    let rows = sqlx::query_as::<_, BarRow>(
-        "SELECT DISTINCT ON (symbol)
-                symbol, date, open::text, high::text, low::text, close::text,
-                adj_close::text, volume
-         FROM daily_prices
-         WHERE symbol = ANY($1)
-         ORDER BY symbol, date DESC",
-    )
-    .bind(&symbols)
-    .fetch_all(&state.db)
-    .await?;
-    let mut rows: HashMap<String, BarRow> =
+    let rows = prices::latest(&state.db, &symbols).await?;
+    let mut rows: HashMap<String, LatestRow> =
         rows.into_iter().map(|r| (r.symbol.clone(), r)).collect();
     let mut prices = Vec::with_capacity(rows.len());
     let mut missing = Vec::new();

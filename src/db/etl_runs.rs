@@ -1,4 +1,4 @@
-//! The run record (`etl_run`) and the single-writer lock.
+//! The ETL's run record (`etl_run`) and its single-writer lock.
 //!
 //! The lock is a session-level advisory lock taken with `pg_try_advisory_lock` on a connection
 //! of its own, held for the whole run: a second run started meanwhile gets `false` at once and
@@ -12,7 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::load::Counts;
+use super::prices::Counts;
 
 /// The advisory lock key: "SSETL" in ASCII, a constant no other part of the system uses (sqlx's
 /// migrator derives its own from the database name).
@@ -27,8 +27,7 @@ impl Lock {
     /// Takes the lock if it is free; `None` if another run holds it.
     pub async fn try_acquire(options: &PgConnectOptions) -> Result<Option<Self>, sqlx::Error> {
         let mut conn = PgConnection::connect_with(options).await?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
+        let taken = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "taken!""#, LOCK_KEY)
             .fetch_one(&mut conn)
             .await?;
         if taken {
@@ -41,9 +40,8 @@ impl Lock {
 
     /// Releases the lock and closes its connection.
     pub async fn release(mut self) {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut self.conn)
+        let _ = sqlx::query!("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+            .fetch_one(&mut self.conn)
             .await;
         let _ = self.conn.close().await;
     }
@@ -113,11 +111,11 @@ pub const MAX_FAILURES: usize = 1000;
 
 /// Whether the ETL's tables exist (the ETL never migrates).
 pub async fn schema_ready(db: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT to_regclass('etl_run') IS NOT NULL
-            AND to_regclass('daily_prices') IS NOT NULL
-            AND to_regclass('symbols') IS NOT NULL
-            AND to_regclass('positions') IS NOT NULL",
+    sqlx::query_scalar!(
+        r#"SELECT to_regclass('etl_run') IS NOT NULL
+              AND to_regclass('daily_prices') IS NOT NULL
+              AND to_regclass('symbols') IS NOT NULL
+              AND to_regclass('positions') IS NOT NULL AS "ready!""#,
     )
     .fetch_one(db)
     .await
@@ -125,7 +123,7 @@ pub async fn schema_ready(db: &PgPool) -> Result<bool, sqlx::Error> {
 
 /// Marks every run left `running` as `abandoned`; their ids. Call only while holding the lock.
 pub async fn mark_abandoned(db: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE etl_run
             SET status = 'abandoned',
                 finished_at = greatest(now(), started_at),
@@ -146,14 +144,15 @@ pub async fn start(
     to: NaiveDate,
     symbols_requested: usize,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    let providers: Vec<String> = providers.iter().map(|p| (*p).to_owned()).collect();
+    sqlx::query_scalar!(
         "INSERT INTO etl_run (providers, date_from, date_to, symbols_requested)
          VALUES ($1, $2, $3, $4) RETURNING id",
+        &providers,
+        from,
+        to,
+        i32::try_from(symbols_requested).unwrap_or(i32::MAX),
     )
-    .bind(providers)
-    .bind(from)
-    .bind(to)
-    .bind(i32::try_from(symbols_requested).unwrap_or(i32::MAX))
     .fetch_one(db)
     .await
 }
@@ -161,10 +160,13 @@ pub async fn start(
 /// Records a run whose days and symbols are known only at its end (a CSV import: they are in
 /// the file) as started; its id. [`scope`] fills them in.
 pub async fn start_unscoped(db: &PgPool, providers: &[&str]) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("INSERT INTO etl_run (providers) VALUES ($1) RETURNING id")
-        .bind(providers)
-        .fetch_one(db)
-        .await
+    let providers: Vec<String> = providers.iter().map(|p| (*p).to_owned()).collect();
+    sqlx::query_scalar!(
+        "INSERT INTO etl_run (providers) VALUES ($1) RETURNING id",
+        &providers,
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Records the days (`None` if no bar was loaded) and the number of symbols run `id` covered.
@@ -174,13 +176,13 @@ pub async fn scope(
     days: Option<(NaiveDate, NaiveDate)>,
     symbols_requested: usize,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE etl_run SET date_from = $2, date_to = $3, symbols_requested = $4 WHERE id = $1",
+        id,
+        days.map(|d| d.0),
+        days.map(|d| d.1),
+        i32::try_from(symbols_requested).unwrap_or(i32::MAX),
     )
-    .bind(id)
-    .bind(days.map(|d| d.0))
-    .bind(days.map(|d| d.1))
-    .bind(i32::try_from(symbols_requested).unwrap_or(i32::MAX))
     .execute(db)
     .await?;
     Ok(())
@@ -190,27 +192,26 @@ pub async fn scope(
 pub async fn finish(db: &PgPool, id: i64, finish: &Finish) -> Result<(), sqlx::Error> {
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let as_i32 = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
-    sqlx::query(
+    sqlx::query!(
         "UPDATE etl_run
             SET finished_at = greatest(now(), started_at), status = $2, providers = $3,
                 symbols_succeeded = $4, symbols_failed = $5,
                 rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_rejected = $9,
                 error_summary = $10, failures = $11
           WHERE id = $1",
+        id,
+        finish.status.as_str(),
+        &finish.providers,
+        as_i32(finish.symbols_succeeded),
+        as_i32(finish.symbols_failed),
+        as_i64(finish.counts.inserted),
+        as_i64(finish.counts.updated),
+        as_i64(finish.counts.unchanged),
+        as_i64(finish.rejected),
+        finish.error_summary.as_deref(),
+        // Checked by the column's CHECK (an array), not by the macro: any serializable value binds.
+        Json(&finish.failures[..finish.failures.len().min(MAX_FAILURES)]) as _,
     )
-    .bind(id)
-    .bind(finish.status.as_str())
-    .bind(&finish.providers)
-    .bind(as_i32(finish.symbols_succeeded))
-    .bind(as_i32(finish.symbols_failed))
-    .bind(as_i64(finish.counts.inserted))
-    .bind(as_i64(finish.counts.updated))
-    .bind(as_i64(finish.counts.unchanged))
-    .bind(as_i64(finish.rejected))
-    .bind(&finish.error_summary)
-    .bind(Json(
-        &finish.failures[..finish.failures.len().min(MAX_FAILURES)],
-    ))
     .execute(db)
     .await?;
     Ok(())
@@ -256,13 +257,48 @@ pub struct RunRow {
 
 /// The `limit` most recent runs, newest first.
 pub async fn recent(db: &PgPool, limit: i64) -> Result<Vec<RunRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, started_at, finished_at, status, providers, date_from, date_to,
-                symbols_requested, symbols_succeeded, symbols_failed, rows_inserted,
-                rows_updated, rows_unchanged, rows_rejected, error_summary, failures
-           FROM etl_run ORDER BY started_at DESC, id DESC LIMIT $1",
+    sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, started_at, finished_at, status, providers, date_from, date_to,
+                  symbols_requested, symbols_succeeded, symbols_failed, rows_inserted,
+                  rows_updated, rows_unchanged, rows_rejected, error_summary,
+                  failures AS "failures: Json<serde_json::Value>"
+             FROM etl_run ORDER BY started_at DESC, id DESC LIMIT $1"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
+    .await
+}
+
+/// The latest run (by start), as the metrics scrape reads it: times as Unix seconds.
+#[derive(Debug)]
+pub struct LatestRun {
+    /// running, succeeded, partial, failed, cancelled or abandoned.
+    pub status: String,
+    /// When it started.
+    pub started_at: f64,
+    /// How long it took; `None` while running.
+    pub duration_seconds: Option<f64>,
+    /// New rows.
+    pub rows_inserted: i64,
+    /// Changed rows.
+    pub rows_updated: i64,
+    /// Rows left alone.
+    pub rows_unchanged: i64,
+    /// Bars refused by validation.
+    pub rows_rejected: i64,
+}
+
+/// The latest run (by start), if there is one.
+pub async fn latest_summary(db: &PgPool) -> Result<Option<LatestRun>, sqlx::Error> {
+    sqlx::query_as!(
+        LatestRun,
+        r#"SELECT status,
+                  extract(epoch FROM started_at)::float8 AS "started_at!",
+                  extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds,
+                  rows_inserted, rows_updated, rows_unchanged, rows_rejected
+             FROM etl_run ORDER BY started_at DESC, id DESC LIMIT 1"#
+    )
+    .fetch_optional(db)
     .await
 }

@@ -1,4 +1,16 @@
-//! The Postgres connection pool.
+//! The database: the connection pool, and every statement the service and the ETL run, one
+//! module per table or aggregate. The SQL is checked at compile time by sqlx's macros against
+//! the offline data in `.sqlx/` (`scripts/check-sqlx.sh` checks that data against the
+//! migrations; `--write` regenerates it). Callers get named async functions and row structs;
+//! none of them writes SQL.
+
+pub mod etl_runs;
+pub mod health;
+pub mod portfolios;
+pub mod prices;
+pub mod symbols;
+pub mod user_changes;
+pub mod users;
 
 use std::time::Duration;
 
@@ -35,4 +47,11 @@ pub fn pool(config: &Config) -> PgPool {
         .acquire_timeout(config.database_pool_timeout)
         .max_lifetime(config.database_pool_recycle)
         .connect_lazy_with(config.database_url.connect_options())
+}
+
+/// Whether `error` is a unique violation of `constraint` (an index or constraint name): the one
+/// test behind every "already exists" answer.
+pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.is_unique_violation() && e.constraint() == Some(constraint))
 }
