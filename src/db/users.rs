@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 /// One row of `users`.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -12,11 +12,15 @@
 //! Patterns are ECMA-262 as JSON Schema reads them, written with the subset that Rust's `regex`
 //! reads the same way (explicit classes, no `\d` or `\s`, whose meanings differ).
 
+mod bar;
 mod decimal;
+mod role;
 mod symbol;
 mod text;
 
+pub use bar::{Bar, DEMO_SOURCE};
 pub use decimal::{DecimalError, DecimalRule, Price, Quantity};
+pub use role::Role;
 pub use symbol::{Symbol, SymbolError};
 pub use text::{PortfolioName, PortfolioNameError, TextRule};
 

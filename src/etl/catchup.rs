@@ -57,7 +57,7 @@ pub async fn last_stored(
     symbols: &[String],
     since: NaiveDate,
 ) -> Result<HashMap<String, NaiveDate>, sqlx::Error> {
-    crate::db::prices::last_stored(db, symbols, since, crate::seed::bars::SOURCE).await
+    crate::db::prices::last_stored(db, symbols, since, crate::domain::DEMO_SOURCE).await
 }
 
 #[cfg(test)]

@@ -18,26 +18,7 @@ use super::calendar;
 use super::numeric::{self, Unfit};
 use super::provider::RawBar;
 
-/// A bar fit for `daily_prices`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bar {
-    /// The ticker.
-    pub symbol: String,
-    /// The New York trading day.
-    pub date: NaiveDate,
-    /// Opening price.
-    pub open: Decimal,
-    /// Highest price.
-    pub high: Decimal,
-    /// Lowest price.
-    pub low: Decimal,
-    /// Closing price.
-    pub close: Decimal,
-    /// Adjusted close, when given.
-    pub adj_close: Option<Decimal>,
-    /// Shares traded.
-    pub volume: i64,
-}
+pub use crate::domain::Bar;
 
 /// A rejected bar and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::etl::validate::Bar;
 use super::{DemoSymbol, DEMO_SYMBOLS};
 
 /// The value of `daily_prices.source` for these bars.
-pub const SOURCE: &str = "demo";
+pub use crate::domain::DEMO_SOURCE as SOURCE;
 
 /// The first day of every walk: bars of a day depend on nothing but the days since this one.
 const ANCHOR: NaiveDate = match NaiveDate::from_ymd_opt(2020, 1, 2) {

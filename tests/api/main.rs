@@ -25,6 +25,7 @@ mod logging;
 mod login_limits;
 mod metrics;
 mod migrations;
+mod modules;
 mod openapi;
 mod portfolios;
 mod prices;

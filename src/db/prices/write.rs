@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use super::Counts;
-use crate::etl::validate::Bar;
+use crate::domain::Bar;
 
 /// Where a bar came from, as stored in `daily_prices.source`: a provider's name
 /// ([`crate::config::Provider::as_str`]) or `csv`.
