@@ -36,6 +36,7 @@ use crate::auth::verification::Verifier;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::migrate;
+use crate::shutdown::Draining;
 pub use error::AppError;
 
 /// What every handler can reach.
@@ -55,6 +56,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// The request metrics, when `METRICS_PORT` is set.
     pub metrics: Option<Arc<Metrics>>,
+    /// Set at the shutdown signal: readiness answers 503 from then on.
+    pub draining: Draining,
 }
 
 /// The future of the application's own middleware services.
