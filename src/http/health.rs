@@ -43,6 +43,8 @@ pub struct Readiness {
 /// shutdown signal on, so that a load balancer stops sending before the server stops accepting.
 /// It recovers by itself when the database returns: the pool replaces dead connections.
 pub async fn readiness(State(state): State<AppState>) -> Response {
+    // As of the request's arrival: one already running at the signal still says how it stood.
+    let draining = state.draining.is_draining();
     let probe = sqlx::query("SELECT 1").execute(&state.db);
     let database_ok = match tokio::time::timeout(READINESS_DB_TIMEOUT, probe).await {
         Ok(Ok(_)) => true,
@@ -59,8 +61,7 @@ pub async fn readiness(State(state): State<AppState>) -> Response {
         }
     };
     let migrations = state.migrations.get();
-    let ready =
-        database_ok && migrations != migrate::State::Pending && !state.draining.is_draining();
+    let ready = database_ok && migrations != migrate::State::Pending && !draining;
     let body = Readiness {
         status: if ready { "ok" } else { "unavailable" },
         database: if database_ok { "ok" } else { "unreachable" },
