@@ -11,7 +11,8 @@
 #      by `seed`);
 #   3. a setting that is not set stays unset: rendered with an empty env file and none of them in
 #      the environment, each passed-through key is null (left out of the container), never "";
-#      the replicas alone have a fallback of their own for SHUTDOWN_DRAIN_SECONDS.
+#      the replicas alone have fallbacks of their own for SHUTDOWN_DRAIN_SECONDS and
+#      TRUSTED_PROXY_HOPS.
 #
 # Without docker-compose or `docker compose` it says `skipped`, unless CI=true (a failure there).
 # Ends with "compose: N passed, N failed"; exits 1 if anything failed.
@@ -96,9 +97,10 @@ one_of() { # one_of WORD LIST...
 # Settings compose gives a fallback of its own when they are set nowhere: the app's own defaults,
 # and SECRET_KEY's local-only key (see the file's comments).
 with_fallback=(LOG_LEVEL LOG_FORMAT CORS_ALLOWED_ORIGINS SHUTDOWN_GRACE_SECONDS SECRET_KEY)
-# The replicas drain for a few seconds at SIGTERM whatever .env says (the balancer's health
-# checks must take them out first: deploy/haproxy/haproxy.cfg).
-replica_fallback=(SHUTDOWN_DRAIN_SECONDS)
+# The replicas drain for a few seconds at SIGTERM (the balancer's health checks must take them
+# out first) and trust the balancer's X-Forwarded-For, unless .env says otherwise
+# (deploy/haproxy/haproxy.cfg).
+replica_fallback=(SHUTDOWN_DRAIN_SECONDS TRUSTED_PROXY_HOPS)
 replicas=(api-1 api-2 api-3)
 
 if "${compose[@]}" -f docker-compose.yml config -q 2>"$work/err"; then
