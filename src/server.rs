@@ -95,10 +95,9 @@ impl Server {
     /// readiness and closes each connection after its next response while still accepting and
     /// serving (a load balancer's health checks take the replica out meanwhile); then stops
     /// accepting, lets in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, and closes
-    /// the pool. With `MIGRATE_ON_START`, pending
-    /// migrations are applied in the background meanwhile (retried while the database is
-    /// unreachable); readiness answers 503 until they are done, and a migration that fails for
-    /// good stops the server with an error.
+    /// the pool. With `MIGRATE_ON_START`, pending migrations are applied in the background
+    /// meanwhile (retried while the database is unreachable); readiness answers 503 until they
+    /// are done, and a migration that fails for good stops the server with an error.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -135,10 +134,10 @@ impl Server {
                 () = shutdown => true,
                 () = migration_failed.notified() => false,
             };
-            // Readiness fails first, while every connection is still served: a balancer that
-            // sends a request now gets its answer (with `Connection: close`), and one that
-            // sends it on a connection the server is closing gets nothing, a failure no
-            // balancer may retry. A server that never became ready has nobody to warn.
+            // Readiness fails first, while every connection is still served: a request a
+            // balancer sends now gets its answer (with `Connection: close`). Closing connections
+            // first would leave a request sent on one of them unanswered, a failure no balancer
+            // may retry. A server that never became ready has no balancer to warn.
             draining.start();
             if asked && !config.shutdown_drain.is_zero() {
                 tracing::info!(
