@@ -132,6 +132,7 @@ export default defineRailway((ctx) => {
       DATABASE_POOL_RECYCLE_SECONDS: preserve(),
       REQUEST_TIMEOUT_SECONDS: preserve(),
       REQUEST_BODY_LIMIT_BYTES: preserve(),
+      SHUTDOWN_DRAIN_SECONDS: preserve(),
       HEADER_READ_TIMEOUT_SECONDS: preserve(),
       MAX_CONNECTIONS: preserve(),
       PASSWORD_HASH_CONCURRENCY: preserve(),

@@ -9,6 +9,7 @@
 #                                       ~ gcr.io/distroless/static-debian13:nonroot, one per
 #                                         architecture; :nonroot is the host's
 #   sigmasight/postgres:15              ~ postgres:15 (the entrypoint subset we use)
+#   sigmasight/haproxy:2.6              ~ haproxy:2.6 (Debian's package, the official layout)
 #
 # Each root file system starts from a debootstrap --variant=minbase tarball that
 # is made once per Debian suite and cached; the finished tree goes into Docker
@@ -39,7 +40,7 @@ usage() {
 Usage: ${PROG} [options] [IMAGE...]
 
 Builds local stand-ins of the project's base images from Debian packages.
-IMAGE is one or more of: rust-builder, distroless-static, postgres (default: all).
+IMAGE is one or more of: rust-builder, distroless-static, postgres, haproxy (default: all).
 Must run as root (debootstrap, chroot) with a running Docker engine.
 
 Options:
@@ -75,6 +76,11 @@ readonly POSTGRES_SUITE=bookworm
 readonly PG_MAJOR=15
 # The official postgres image's uid/gid, so a data volume moves between the two.
 readonly PG_UID=999
+# bookworm ships HAProxy 2.6 (a long-term-support branch), the compose file's haproxy:2.6.
+readonly HAPROXY_SUITE=bookworm
+readonly HAPROXY_VERSION=2.6
+# The official haproxy image's uid/gid.
+readonly HAPROXY_UID=99
 readonly CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { printf '%s: %s\n' "${PROG}" "$*" >&2; }
@@ -111,12 +117,12 @@ while (($#)); do
             shift
             ;;
         -h | --help) usage; exit 0 ;;
-        rust-builder | distroless-static | postgres) selected+=("$1") ;;
+        rust-builder | distroless-static | postgres | haproxy) selected+=("$1") ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
     shift
 done
-((${#selected[@]})) || selected=(rust-builder distroless-static postgres)
+((${#selected[@]})) || selected=(rust-builder distroless-static postgres haproxy)
 
 [[ ${rust_version} =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
     die "--rust-version: expected a version like ${DEFAULT_RUST_VERSION}, got \"${rust_version}\""
@@ -129,6 +135,7 @@ fi
 readonly rust_image="${prefix}/rust-builder:${rust_version}"
 readonly distroless_image="${prefix}/distroless-static:nonroot"
 readonly postgres_image="${prefix}/postgres:${PG_MAJOR}"
+readonly haproxy_image="${prefix}/haproxy:${HAPROXY_VERSION}"
 
 # --- preconditions -----------------------------------------------------------
 
@@ -618,6 +625,58 @@ build_postgres() {
     docker rmi "${postgres_image}-import" >/dev/null
 }
 
+# --- haproxy -----------------------------------------------------------------
+
+# The official image's entrypoint: arguments that start with `-` are haproxy's, and haproxy
+# runs in the foreground (-db) as the master of its worker (-W), PID 1, so `docker stop`
+# (SIGUSR1, a soft stop: listeners close, open connections finish) reaches it.
+write_haproxy_entrypoint() {
+    cat >"$1" <<'ENTRYPOINT'
+#!/bin/sh
+# Entrypoint of the local haproxy stand-in (see scripts/base-images.sh).
+set -e
+if [ "${1#-}" != "$1" ]; then
+    set -- haproxy "$@"
+fi
+if [ "$1" = haproxy ]; then
+    shift
+    set -- haproxy -W -db "$@"
+fi
+exec "$@"
+ENTRYPOINT
+    chmod 755 "$1"
+}
+
+build_haproxy() {
+    local root="${work}/haproxy"
+    new_root "${HAPROXY_SUITE}" "${root}"
+    apt_install "${root}" "haproxy=${HAPROXY_VERSION}.*"
+    # As in the official image: user haproxy with a fixed uid/gid (the package's postinst makes
+    # a system user, refusing one below the system range, so it is renumbered afterwards), the
+    # configuration read from /usr/local/etc/haproxy/haproxy.cfg, /var/lib/haproxy as the
+    # working directory.
+    in_root "${root}" groupmod -g "${HAPROXY_UID}" haproxy
+    in_root "${root}" usermod -u "${HAPROXY_UID}" -g "${HAPROXY_UID}" haproxy
+    # The package's service files and sample configuration do nothing in a container.
+    rm -rf "${root}/etc/haproxy" "${root}/etc/init.d/haproxy" "${root}/etc/default/haproxy" \
+        "${root}/etc/logrotate.d/haproxy" "${root}/etc/rsyslog.d/49-haproxy.conf"
+    install -d -m 755 "${root}/usr/local/etc/haproxy"
+    install -d -m 755 -o "${HAPROXY_UID}" -g "${HAPROXY_UID}" "${root}/var/lib/haproxy"
+    write_haproxy_entrypoint "${root}/usr/local/bin/docker-entrypoint.sh"
+
+    finish_root "${root}"
+    import_root "${root}" "${haproxy_image}-import" \
+        "ENV PATH=${CHROOT_PATH}" \
+        "USER haproxy" \
+        "WORKDIR /var/lib/haproxy" \
+        'ENTRYPOINT ["docker-entrypoint.sh"]' \
+        'CMD ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
+    # `docker import` cannot set STOPSIGNAL; a one-line build adds it (no layer).
+    printf 'FROM %s\nSTOPSIGNAL SIGUSR1\n' "${haproxy_image}-import" |
+        DOCKER_BUILDKIT=0 docker build -q -t "${haproxy_image}" - >/dev/null
+    docker rmi "${haproxy_image}-import" >/dev/null
+}
+
 # --- verification ------------------------------------------------------------
 
 verify_rust_builder() {
@@ -707,6 +766,45 @@ verify_postgres() {
     ${ok} || die "${postgres_image} failed verification"
 }
 
+verify_haproxy() {
+    local name="base-images-verify-haproxy-$$" dir="${work}/haproxy-verify" address
+    mkdir -p "${dir}"
+    cat >"${dir}/haproxy.cfg" <<'EOF'
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend probe
+    bind :8080
+    http-request return status 200 content-type text/plain string "proxied by haproxy"
+EOF
+    chmod 755 "${dir}"
+    chmod 644 "${dir}/haproxy.cfg"
+    local ok=false _ body=""
+    if docker run -d --name "${name}" -p 127.0.0.1::8080 --read-only --cap-drop ALL \
+        -v "${dir}/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" "${haproxy_image}" >/dev/null; then
+        address="$(docker port "${name}" 8080/tcp | head -n 1)"
+        for _ in $(seq 30); do
+            body="$(curl -fsS "http://${address}/" 2>/dev/null)" && break
+            sleep 1
+        done
+        if [[ ${body} == "proxied by haproxy" ]] &&
+            [[ $(docker exec "${name}" id -u) == "${HAPROXY_UID}" ]] &&
+            docker exec "${name}" haproxy -v | grep -q "version ${HAPROXY_VERSION}\." &&
+            docker stop -t 10 "${name}" >/dev/null &&
+            [[ $(docker inspect -f '{{.State.ExitCode}}' "${name}") == 0 ]]; then
+            docker run --rm --entrypoint haproxy "${haproxy_image}" -v | head -n 1
+            echo "haproxy: serves the mounted configuration as uid ${HAPROXY_UID}, soft-stops on docker stop"
+            ok=true
+        else
+            docker logs "${name}" >&2 || true
+        fi
+    fi
+    docker rm -f "${name}" >/dev/null 2>&1 || true
+    ${ok} || die "${haproxy_image} failed verification"
+}
+
 # --- main --------------------------------------------------------------------
 
 # Whether every image that $1 makes exists (an older script made one distroless image only).
@@ -744,6 +842,7 @@ image_of() {
         rust-builder) echo "${rust_image}" ;;
         distroless-static) echo "${distroless_image}" ;;
         postgres) echo "${postgres_image}" ;;
+        haproxy) echo "${haproxy_image}" ;;
     esac
 }
 
@@ -761,6 +860,7 @@ if ${verify}; then
                 verify_distroless
                 ;;
             postgres) verify_postgres ;;
+            haproxy) verify_haproxy ;;
         esac
     done
 fi

@@ -2,13 +2,17 @@
 # Checks docker-compose.yml with compose's own parser (`config`), no engine needed:
 #
 #   1. the file is valid;
-#   2. every setting of src/config/settings.rs (each entry's key, in capitals) reaches `api` and `etl` from .env:
+#   2. every setting of src/config/settings.rs (each entry's key, in capitals) reaches `api`, `etl`
+#      and the replicas of the `replicas` profile (`api-1`, `api-2`, `api-3`) from .env:
 #      rendered with an env file that sets each to a marker value, each service's environment
 #      holds the marker, except the settings compose sets itself (DATABASE_URL, MIGRATE_ON_START,
 #      PORT) and DATABASE_MIGRATION_URL, which neither is given; SECRET_KEY and
-#      SECRET_KEY_PREVIOUS reach `api` only, as does DEMO_PASSWORD (read by `seed`);
+#      SECRET_KEY_PREVIOUS reach the API services only (not `etl`), as does DEMO_PASSWORD (read
+#      by `seed`);
 #   3. a setting that is not set stays unset: rendered with an empty env file and none of them in
-#      the environment, each passed-through key is null (left out of the container), never "".
+#      the environment, each passed-through key is null (left out of the container), never "";
+#      the replicas alone have fallbacks of their own for SHUTDOWN_DRAIN_SECONDS and
+#      TRUSTED_PROXY_HOPS.
 #
 # Without docker-compose or `docker compose` it says `skipped`, unless CI=true (a failure there).
 # Ends with "compose: N passed, N failed"; exits 1 if anything failed.
@@ -93,6 +97,11 @@ one_of() { # one_of WORD LIST...
 # Settings compose gives a fallback of its own when they are set nowhere: the app's own defaults,
 # and SECRET_KEY's local-only key (see the file's comments).
 with_fallback=(LOG_LEVEL LOG_FORMAT CORS_ALLOWED_ORIGINS SHUTDOWN_GRACE_SECONDS SECRET_KEY)
+# The replicas drain for a few seconds at SIGTERM (the balancer's health checks must take them
+# out first) and trust the balancer's X-Forwarded-For, unless .env says otherwise
+# (deploy/haproxy/haproxy.cfg).
+replica_fallback=(SHUTDOWN_DRAIN_SECONDS TRUSTED_PROXY_HOPS)
+replicas=(api-1 api-2 api-3)
 
 if "${compose[@]}" -f docker-compose.yml config -q 2>"$work/err"; then
   ok "docker-compose.yml is valid (${compose[*]})"
@@ -102,7 +111,9 @@ fi
 
 render "$work/set.env" >"$work/set.yml"
 render "$work/empty.env" >"$work/empty.yml"
-for service in api etl; do
+for service in api etl "${replicas[@]}"; do
+  fallback=("${with_fallback[@]}")
+  one_of "$service" "${replicas[@]}" && fallback+=("${replica_fallback[@]}")
   environment_of "$service" <"$work/set.yml" >"$work/$service.set"
   environment_of "$service" <"$work/empty.yml" >"$work/$service.empty"
   missing=()
@@ -116,7 +127,7 @@ for service in api etl; do
       [ -n "$value" ] && [ "$value" != "$(marker "$key")" ] || missing+=("$key (compose sets it)")
     else
       [ "$value" = "$(marker "$key")" ] || missing+=("$key")
-      if ! one_of "$key" "${with_fallback[@]}"; then
+      if ! one_of "$key" "${fallback[@]}"; then
         unset_value=$(value_of "$key" "$work/$service.empty")
         [ -z "$unset_value" ] || [ "$unset_value" = null ] || not_unset+=("$key=$unset_value")
       fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Image tests: build the image, inspect it, run it hardened against Postgres, prove that a
 # src/-only change reuses the cooked dependency layer, and bring the compose stack up and down;
-# then the same for the arm64 image, under QEMU (scripts/image-test-arm64.sh).
+# roll three replicas of the image behind HAProxy under load (scripts/rolling-restart.sh); then
+# the same for the arm64 image, under QEMU (scripts/image-test-arm64.sh).
 #
 #   scripts/image-test.sh               # base images from the Dockerfile's defaults (a registry)
 #   BASE_IMAGES=local scripts/image-test.sh   # stand-ins from scripts/base-images.sh (offline)
@@ -208,6 +209,10 @@ check "compose down -v leaves no volume" [ -z "$(docker volume ls -q --filter "l
 
 # --- compose on two commits: each build records its commit; rollback by commit ---------------
 check "compose records each commit and rolls back by it (scripts/compose-rollback-test.sh)" scripts/compose-rollback-test.sh
+
+# --- three replicas behind HAProxy: a rolling restart under load loses no request -------------
+check "a rolling restart of three replicas behind HAProxy under wrk loses no request (scripts/rolling-restart.sh)" \
+  env API_IMAGE=sigmasight-backend IMAGE_TAG="$RUN_ID" scripts/rolling-restart.sh
 
 # --- the arm64 image: cross-built here, run under QEMU ---------------------------------------
 check "the arm64 image builds, is static aarch64 and runs healthy under QEMU (scripts/image-test-arm64.sh)" \

@@ -64,7 +64,8 @@ echo "check-workflows: rejects an action pinned by tag"
 scripts/test-verify-image.sh
 # ---------------------------------------------------------------------------------------------
 
-# docker-compose.yml: valid, and every setting of src/config/settings.rs passes through to api and etl.
+# docker-compose.yml: valid, and every setting of src/config/settings.rs passes through to api, etl
+# and the replicas.
 scripts/check-compose.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then

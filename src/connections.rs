@@ -1,9 +1,12 @@
 //! The accept loop: HTTP/1.1 connections served by hyper with a timer, so that a client which
 //! sends headers slowly (or nothing at all) is cut off after `HEADER_READ_TIMEOUT_SECONDS`, and
 //! at most `MAX_CONNECTIONS` open at once; past that, new clients wait in the listen backlog
-//! instead of costing memory and file descriptors. On shutdown the listener closes (new
-//! connections are refused), idle connections close, and the call returns once every request
-//! in flight has been answered.
+//! instead of costing memory and file descriptors. Once the server is [`Draining`], every
+//! response carries `Connection: close` and its connection closes after it: a keep-alive client
+//! learns from the response itself not to send again, instead of finding its next request
+//! unanswered on a connection closed under it. On shutdown the listener closes (new connections
+//! are refused), idle connections close, and the call returns once every request in flight has
+//! been answered.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::header::CONNECTION;
+use axum::http::HeaderValue;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -19,6 +24,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::http::App;
+use crate::shutdown::Draining;
 
 /// What one connection may cost.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +41,7 @@ pub async fn serve(
     listener: TcpListener,
     app: impl App,
     limits: ConnectionLimits,
+    draining: Draining,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -50,11 +57,23 @@ pub async fn serve(
             accepted = accept(&listener, &slots) => accepted,
         };
         let app = app.clone();
+        let draining = draining.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(axum::body::Body::new);
             // The peer address feeds the login limits (`http::client_address`).
             request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request)
+            let response = app.clone().oneshot(request);
+            let draining = draining.clone();
+            async move {
+                let mut response = response.await?;
+                // hyper closes the connection once a response saying so is written.
+                if draining.is_draining() {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

@@ -21,7 +21,8 @@ use crate::config::{Config, DatabaseUrl};
 use crate::connections::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::metrics::{Metrics, MetricsState};
-use crate::{db, migrate, shutdown};
+use crate::shutdown::{self, Draining};
+use crate::{db, migrate};
 
 /// How long closing the pool may take after the last request.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,6 +63,7 @@ impl Server {
             )),
             metrics: config.metrics_port.map(|_| Arc::new(Metrics::new())),
             users: Arc::new(UserCache::new()),
+            draining: Draining::default(),
             config: Arc::new(config),
             migrations,
         };
@@ -92,11 +94,13 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// within `SHUTDOWN_GRACE_SECONDS`, and closes the pool. With `MIGRATE_ON_START`, pending
-    /// migrations are applied in the background meanwhile (retried while the database is
-    /// unreachable); readiness answers 503 until they are done, and a migration that fails for
-    /// good stops the server with an error.
+    /// Serves until `shutdown` resolves; then, for `SHUTDOWN_DRAIN_SECONDS`, answers 503 to
+    /// readiness and closes each connection after its next response while still accepting and
+    /// serving (a load balancer's health checks take the replica out meanwhile); then stops
+    /// accepting, lets in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, and closes
+    /// the pool. With `MIGRATE_ON_START`, pending migrations are applied in the background
+    /// meanwhile (retried while the database is unreachable); readiness answers 503 until they
+    /// are done, and a migration that fails for good stops the server with an error.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -133,10 +137,23 @@ impl Server {
 
         let (draining_tx, mut draining_rx) = watch::channel(false);
         let mut metrics_draining = draining_rx.clone();
+        let draining = state.draining.clone();
         let stop = async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = migration_failed.notified() => {}
+            let asked = tokio::select! {
+                () = shutdown => true,
+                () = migration_failed.notified() => false,
+            };
+            // Readiness fails first, while every connection is still served: a request a
+            // balancer sends now gets its answer (with `Connection: close`). Closing connections
+            // first would leave a request sent on one of them unanswered, a failure no balancer
+            // may retry. A server that never became ready has no balancer to warn.
+            draining.start();
+            if asked && !config.shutdown_drain.is_zero() {
+                tracing::info!(
+                    drain_s = config.shutdown_drain.as_secs(),
+                    "readiness now answers 503; still serving until the load balancer stops sending"
+                );
+                tokio::time::sleep(config.shutdown_drain).await;
             }
             tracing::info!(
                 grace_s = config.shutdown_grace.as_secs(),
@@ -160,7 +177,13 @@ impl Server {
             };
             tokio::spawn(serve_metrics(listener, &state, limits, stop))
         });
-        let serve = connections::serve(listener, http::app(state.clone()), limits, stop);
+        let serve = connections::serve(
+            listener,
+            http::app(state.clone()),
+            limits,
+            state.draining.clone(),
+            stop,
+        );
         let drained = tokio::select! {
             () = serve => true,
             () = deadline => {
@@ -256,7 +279,7 @@ fn serve_metrics(
         tracing::info!(address = %address, "serving metrics");
     }
     let app = http::with_middleware(crate::metrics::router(metrics), &state.config);
-    connections::serve(listener, app, limits, stop)
+    connections::serve(listener, app, limits, state.draining.clone(), stop)
 }
 
 async fn migrate_until_applied(

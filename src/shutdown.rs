@@ -1,4 +1,8 @@
-//! The shutdown signal: SIGTERM (what Railway and `docker stop` send to PID 1) or SIGINT (Ctrl-C).
+//! The shutdown signal: SIGTERM (what Railway and `docker stop` send to PID 1) or SIGINT
+//! (Ctrl-C), and the state it puts the server in.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Resolves when the process is asked to stop.
 pub async fn signal() {
@@ -24,4 +28,21 @@ pub async fn signal() {
         () = terminate => "SIGTERM",
     };
     tracing::info!(signal = name, "shutdown requested");
+}
+
+/// Whether the server is shutting down: set once, at the shutdown signal, and read by readiness
+/// (503 from then on) and by the connections (each response from then on closes its own).
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// From now on, the server is draining.
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the server is draining.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }

@@ -16,7 +16,7 @@ fi
 
 # BASE_IMAGES=local: builds the stand-ins of scripts/base-images.sh where no registry is
 # reachable, and names them in RUST_IMAGE, RUNTIME_IMAGE (the host's architecture),
-# RUNTIME_IMAGE_AMD64, RUNTIME_IMAGE_ARM64 and POSTGRES_IMAGE for what follows. A local
+# RUNTIME_IMAGE_AMD64, RUNTIME_IMAGE_ARM64, POSTGRES_IMAGE and HAPROXY_IMAGE for what follows. A local
 # image has one architecture per tag, where the registry's distroless is one index for all.
 # IMAGE_PREFIX (base-images.sh's, default sigmasight) names another set of stand-ins.
 use_local_base_images() {
@@ -26,6 +26,7 @@ use_local_base_images() {
   export RUNTIME_IMAGE_AMD64=$prefix/distroless-static:nonroot-amd64
   export RUNTIME_IMAGE_ARM64=$prefix/distroless-static:nonroot-arm64
   export POSTGRES_IMAGE=$prefix/postgres:15
+  export HAPROXY_IMAGE=$prefix/haproxy:2.6
   scripts/base-images.sh --prefix "$prefix" ${EXTRA_CA_BUNDLE:+--ca-bundle "$EXTRA_CA_BUNDLE"}
 }
 

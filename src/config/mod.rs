@@ -62,6 +62,9 @@ pub struct Config {
     pub request_body_limit_bytes: usize,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long after SIGTERM the server keeps accepting and serving, readiness answering 503,
+    /// before it drains.
+    pub shutdown_drain: Duration,
     /// How long a connection may take to send a request's headers (and may sit idle between
     /// requests) before it is closed.
     pub header_read_timeout: Duration,
@@ -284,6 +287,7 @@ impl Config {
         let request_timeout = r.seconds(&REQUEST_TIMEOUT_SECONDS)?;
         let request_body_limit_bytes = r.integer(&REQUEST_BODY_LIMIT_BYTES)?;
         let shutdown_grace = r.seconds(&SHUTDOWN_GRACE_SECONDS)?;
+        let shutdown_drain = r.seconds(&SHUTDOWN_DRAIN_SECONDS)?;
         let header_read_timeout = r.seconds(&HEADER_READ_TIMEOUT_SECONDS)?;
         let max_connections = r.integer(&MAX_CONNECTIONS)?;
         let trusted_proxy_hops = r.integer(&TRUSTED_PROXY_HOPS)?;
@@ -342,6 +346,7 @@ impl Config {
             request_timeout,
             request_body_limit_bytes,
             shutdown_grace,
+            shutdown_drain,
             header_read_timeout,
             max_connections,
             client_address: ClientAddressRule {

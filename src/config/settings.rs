@@ -255,6 +255,19 @@ settings! {
         group: Service,
         help: "time in-flight requests get after SIGTERM",
     };
+    // Behind a load balancer, a replica that closes its connections at SIGTERM races the
+    // balancer, which may be sending a request on one of them; first the balancer's health checks
+    // must take it out (docs/operations.md, "Replicas behind a load balancer").
+    SHUTDOWN_DRAIN_SECONDS = Setting {
+        key: "shutdown_drain_seconds",
+        default: Integer(0),
+        kind: Kind::Integer { min: 0, max: 3600, unit: Unit::Seconds },
+        secret: false,
+        group: Service,
+        help: "after SIGTERM, how long readiness answers 503 while requests are still accepted and \
+               served (each response closing its connection), before the drain: longer than a \
+               load balancer takes to mark the replica down",
+    };
     // Slowloris: a client that sends a request's headers a byte at a time holds a connection
     // only this long. Idle keep-alive connections close after it too.
     HEADER_READ_TIMEOUT_SECONDS = Setting {

@@ -39,9 +39,12 @@ pub struct Readiness {
 }
 
 /// `GET /api/v1/health`: ready to serve traffic. 200 when the database answers `SELECT 1`
-/// within [`READINESS_DB_TIMEOUT`] and start-up migrations are done; 503 otherwise. It recovers
-/// by itself when the database returns: the pool replaces dead connections.
+/// within [`READINESS_DB_TIMEOUT`] and start-up migrations are done; 503 otherwise, and from the
+/// shutdown signal on, so that a load balancer stops sending before the server stops accepting.
+/// It recovers by itself when the database returns: the pool replaces dead connections.
 pub async fn readiness(State(state): State<AppState>) -> Response {
+    // As of the request's arrival: one already running at the signal still says how it stood.
+    let draining = state.draining.is_draining();
     let probe = crate::db::health::ping(&state.db);
     let database_ok = match tokio::time::timeout(READINESS_DB_TIMEOUT, probe).await {
         Ok(Ok(_)) => true,
@@ -58,7 +61,7 @@ pub async fn readiness(State(state): State<AppState>) -> Response {
         }
     };
     let migrations = state.migrations.get();
-    let ready = database_ok && migrations != migrate::State::Pending;
+    let ready = database_ok && migrations != migrate::State::Pending && !draining;
     let body = Readiness {
         status: if ready { "ok" } else { "unavailable" },
         database: if database_ok { "ok" } else { "unreachable" },

@@ -37,6 +37,7 @@ use crate::auth::verification::Verifier;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::migrate;
+use crate::shutdown::Draining;
 pub use error::AppError;
 
 /// What every handler can reach.
@@ -58,6 +59,8 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     /// The users authenticated requests have read (crate::auth::cache).
     pub users: Arc<UserCache>,
+    /// Set at the shutdown signal: readiness answers 503 from then on.
+    pub draining: Draining,
 }
 
 /// The future of the application's own middleware services.

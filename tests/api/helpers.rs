@@ -330,6 +330,13 @@ impl TestApp {
         assert!(ready, "the app did not become ready within 10 s");
     }
 
+    /// Triggers graceful shutdown without waiting for it (the shutdown signal's moment).
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Triggers graceful shutdown and returns what `run_until` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

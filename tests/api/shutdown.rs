@@ -108,3 +108,138 @@ async fn a_stopped_app_has_closed_its_database_connections() {
         crate::helpers::poll(Duration::from_secs(5), || async { count().await == 0 }).await;
     assert!(closed, "connections left open after stop");
 }
+
+/// One request on `stream` (kept alive unless the server says otherwise); the response's head,
+/// lower-cased, and its body.
+async fn exchange(stream: &mut tokio::net::TcpStream, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("send the request");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.expect("read the response");
+        assert!(n > 0, "the connection closed with no (whole) response");
+        received.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let head = head.to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if body.len() >= length {
+                return (head, body.to_owned());
+            }
+        }
+    }
+}
+
+/// The app with a drain of `drain_seconds`, ready.
+async fn app_draining_for(drain_seconds: u64) -> crate::helpers::TestApp {
+    let app = crate::helpers::TestApp::spawn_with(&migrated_database().await, |f| {
+        f.merge(("migrate_on_start", false))
+            .merge(("shutdown_drain_seconds", drain_seconds))
+    })
+    .await;
+    app.wait_until_ready().await;
+    app
+}
+
+#[tokio::test]
+async fn during_the_drain_readiness_is_503_while_new_connections_are_still_served_and_closed_after_their_response(
+) {
+    let mut app = app_draining_for(3).await;
+    let address = app.address.clone();
+
+    app.begin_stop();
+
+    // A balancer's health check now takes the replica out...
+    let readiness = crate::helpers::poll(Duration::from_secs(2), || async {
+        client()
+            .get(format!("{address}/api/v1/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    assert!(
+        readiness,
+        "readiness did not turn 503 at the shutdown signal"
+    );
+    // ...while whatever it still sends is answered, and tells it to close the connection.
+    let response = client()
+        .get(format!("{address}/health"))
+        .send()
+        .await
+        .expect("a new connection is still accepted during the drain");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap()),
+        Some("close")
+    );
+
+    app.stop().await.expect("a clean stop");
+    assert!(
+        client()
+            .get(format!("{address}/health"))
+            .send()
+            .await
+            .is_err(),
+        "still accepting after the drain"
+    );
+}
+
+#[tokio::test]
+async fn a_request_on_a_kept_alive_connection_during_the_drain_gets_its_answer_with_connection_close(
+) {
+    use tokio::io::AsyncReadExt;
+    let mut app = app_draining_for(2).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let (head, _) = exchange(&mut stream, "/health").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+
+    app.begin_stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The connection the balancer holds is still served, not closed under it.
+    let (head, body) = exchange(&mut stream, "/health").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body, r#"{"status":"ok"}"#);
+    // And then closed by the server, the client having been told.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the connection stayed open after Connection: close"
+    );
+    app.stop().await.expect("a clean stop");
+}
+
+#[tokio::test]
+async fn without_a_drain_delay_the_server_stops_accepting_at_once() {
+    let mut app = app_draining_for(0).await;
+    let address = app.address.clone();
+    let started = std::time::Instant::now();
+    app.begin_stop();
+    app.stop().await.expect("a clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the stop waited {:?} with SHUTDOWN_DRAIN_SECONDS=0",
+        started.elapsed()
+    );
+    assert!(client()
+        .get(format!("{address}/health"))
+        .send()
+        .await
+        .is_err());
+}
