@@ -301,13 +301,17 @@ where
     })
 }
 
-/// The status and the record of a run from what fetching and loading reported.
+/// The status and the record of a run from what fetching and loading reported. Failures are
+/// recorded in symbol order, not in the order concurrent fetches happened to end.
 fn conclude(
-    report: supply::Report,
+    mut report: supply::Report,
     counts: Counts,
     load_error: Option<String>,
     requested: usize,
 ) -> Finish {
+    report
+        .failures
+        .sort_by(|a, b| (&a.symbol, &a.provider).cmp(&(&b.symbol, &b.provider)));
     let succeeded = report.succeeded.len() as u64;
     let failed = report.failed.len() as u64;
     let (status, summary) = if let Some(error) = load_error {
