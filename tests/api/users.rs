@@ -87,7 +87,17 @@ async fn disabling_a_user_stops_their_tokens_at_once() {
         200
     );
 
-    let disabled = run_binary(&["user", "disable", "--email", &user.email], &env);
+    // Off the test's runtime thread, which also runs the app: `user disable` waits for the
+    // app's listener to confirm that it dropped the user.
+    let (database_url, email) = (app.database_url.clone(), user.email.clone());
+    let disabled = tokio::task::spawn_blocking(move || {
+        run_binary(
+            &["user", "disable", "--email", &email],
+            &[("DATABASE_URL", &database_url)],
+        )
+    })
+    .await
+    .unwrap();
     let unknown = run_binary(&["user", "disable", "--email", "nobody@example.com"], &env);
 
     assert_eq!(
@@ -95,6 +105,11 @@ async fn disabling_a_user_stops_their_tokens_at_once() {
         Some(0),
         "{}",
         text(&disabled.stderr)
+    );
+    let said = format!("{}{}", text(&disabled.stdout), text(&disabled.stderr));
+    assert!(
+        !said.contains("not every API process confirmed"),
+        "the app did not confirm dropping the user: {said}"
     );
     assert_eq!(
         app.get_as("/api/v1/auth/me", &user.token).await.status(),
