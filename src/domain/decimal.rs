@@ -45,8 +45,9 @@ pub enum DecimalError {
         /// The text refused.
         text: String,
     },
-    /// A JSON value that is neither a string nor a number.
-    #[error("expected a decimal as a string or a number")]
+    /// A JSON value that is not a string (a JSON number included: the document says string,
+    /// and a client's float may already have lost digits).
+    #[error("expected a decimal as a JSON string, such as \"10.5\"")]
     NotText,
 }
 
@@ -131,7 +132,6 @@ impl DecimalRule {
     fn deserialize<'de, D: Deserializer<'de>>(&self, deserializer: D) -> Result<Decimal, D::Error> {
         let text = match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::String(text) => text,
-            serde_json::Value::Number(number) => number.to_string(),
             _ => return Err(serde::de::Error::custom(DecimalError::NotText)),
         };
         self.parse(&text).map_err(serde::de::Error::custom)
@@ -139,7 +139,7 @@ impl DecimalRule {
 }
 
 /// Declares a decimal type read by its rule: parse, Display (without trailing zeros), serde
-/// (as a JSON string; read from a string or a number) and sqlx (transparent over `numeric`).
+/// (as a JSON string, read from one) and sqlx (transparent over `numeric`).
 macro_rules! decimal_type {
     ($(#[$doc:meta])* $name:ident, $rule:expr) => {
         $(#[$doc])*
@@ -299,12 +299,12 @@ mod tests {
     }
 
     #[test]
-    fn a_json_decimal_is_read_from_a_string_or_a_number_and_sent_as_a_string() {
-        let quantity: Quantity = serde_json::from_str("12.50").unwrap();
+    fn a_json_decimal_is_read_from_a_string_only_and_sent_as_a_string() {
+        let quantity: Quantity = serde_json::from_str(r#""12.50""#).unwrap();
         assert_eq!(serde_json::to_string(&quantity).unwrap(), r#""12.5""#);
         let price: Price = serde_json::from_str(r#""187.4425""#).unwrap();
         assert_eq!(price.value(), Decimal::new(1_874_425, 4));
-        for bad in ["true", "null", r#""1e3""#, "1e3", r#""0""#] {
+        for bad in ["12.50", "true", "null", r#""1e3""#, "1e3", r#""0""#] {
             assert!(serde_json::from_str::<Quantity>(bad).is_err(), "{bad}");
         }
     }

@@ -132,7 +132,7 @@ fn quantity_schema() -> utoipa::openapi::schema::Object {
     rule.schema(
         &format!(
             "Shares: non-zero (negative for a short position), at most {} digits before the \
-             point and {} after it. A JSON number of the same text is accepted too.",
+             point and {} after it.",
             rule.digits, rule.places
         ),
         "10.5",
@@ -143,8 +143,7 @@ fn cost_basis_schema() -> utoipa::openapi::schema::Object {
     let rule = Price::RULE;
     rule.schema(
         &format!(
-            "Cost per share: at least 0, at most {} digits before the point and {} after it. A \
-             JSON number of the same text is accepted too.",
+            "Cost per share: at least 0, at most {} digits before the point and {} after it.",
             rule.digits, rule.places
         ),
         "187.25",

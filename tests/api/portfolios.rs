@@ -203,6 +203,23 @@ async fn positions_are_added_read_replaced_and_deleted_with_exact_decimals() {
         json!({"symbol": "BRK.B", "quantity": 0.12345678, "cost_basis": "360.500000", "opened_at": "2024-03-15"}),
     )
     .await;
+    // A JSON number, which the document does not allow (`type: string`), is refused.
+    assert_eq!(created.status(), 422);
+    let body: Value = created.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quantity: expected a decimal as a JSON string"),
+        "{body}"
+    );
+    let created = add_position(
+        &app,
+        &user,
+        &id,
+        json!({"symbol": "BRK.B", "quantity": "0.12345678", "cost_basis": "360.500000", "opened_at": "2024-03-15"}),
+    )
+    .await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     let path = format!(
@@ -288,7 +305,12 @@ async fn a_refused_position_field_is_named_before_its_rules_own_words() {
             "symbol: expected an upper-case ticker such as AAPL or BRK.B (letters, digits and . \
              - ^, at most 20), got \"aapl\"",
         ),
-        ("quantity", json!(0), "quantity: must not be zero"),
+        ("quantity", json!("0"), "quantity: must not be zero"),
+        (
+            "quantity",
+            json!(1),
+            "quantity: expected a decimal as a JSON string, such as \"10.5\"",
+        ),
         (
             "quantity",
             json!("1.123456789"),
