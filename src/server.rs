@@ -19,7 +19,7 @@ use crate::auth::token::Keys;
 use crate::auth::verification::Verifier;
 use crate::config::{Config, DatabaseUrl};
 use crate::connections::{self, ConnectionLimits};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::metrics::{Metrics, MetricsState};
 use crate::shutdown::{self, Draining};
 use crate::{db, migrate};
@@ -53,7 +53,7 @@ impl Server {
             config.secret_key_previous.clone(),
             config.access_token_ttl,
         );
-        let state = AppState {
+        let state = AppState::new(Shared {
             db: db::pool(&config),
             tokens: Arc::new(tokens),
             login_limits: Arc::new(LoginLimits::default()),
@@ -66,7 +66,7 @@ impl Server {
             draining: Draining::default(),
             config: Arc::new(config),
             migrations,
-        };
+        });
         let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let metrics = match state.config.metrics_port {
             Some(port) => {

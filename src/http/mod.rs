@@ -40,9 +40,30 @@ use crate::migrate;
 use crate::shutdown::Draining;
 pub use error::AppError;
 
-/// What every handler can reach.
+/// What every handler can reach: [`Shared`] behind one `Arc`.
+///
+/// A cheap clone on purpose: axum clones the state with every request's route (and once more
+/// per route layer), so a clone is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of one application.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The connection pool.
     pub db: PgPool,
     /// The validated configuration.
