@@ -6,16 +6,17 @@
 //! `etl_run`. A database that cannot answer within [`ETL_QUERY_TIMEOUT`] leaves the ETL metrics
 //! out (and `sigmasight_etl_last_run_query_ok` at 0), never the whole scrape.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{MatchedPath, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -50,16 +51,58 @@ const ETL_STATUSES: [&str; 6] = [
     "abandoned",
 ];
 
+/// A route label: the template the router matched, or [`UNMATCHED`].
+///
+/// It holds axum's [`MatchedPath`] (a shared string) rather than a copy, so that counting a
+/// request allocates nothing; equal and hashed by its text.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// A route's template, such as `/api/v1/prices/{symbol}`.
+    Matched(MatchedPath),
+    /// No route matched.
+    Unmatched,
+}
+
+impl Route {
+    /// The label's text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Unmatched => UNMATCHED,
+        }
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: Route,
     method: &'static str,
     status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Route,
     method: &'static str,
 }
 
@@ -119,45 +162,49 @@ impl Metrics {
         }
     }
 
-    /// Counts a request as started; it stays in flight until the guard is dropped.
-    pub fn start(self: &Arc<Self>) -> InFlight {
+    /// Counts a request as started; it stays in flight until the guard is dropped, and
+    /// [`InFlight::finish`] counts it as answered.
+    pub fn start(self: &Arc<Self>, method: &Method) -> InFlight {
         self.in_flight.inc();
-        InFlight(Arc::clone(self))
+        InFlight {
+            metrics: Arc::clone(self),
+            method: method_label(method),
+        }
     }
 
-    /// Counts an answered request. `route` is the matched route template, or [`UNMATCHED`].
-    pub fn record(&self, route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
-        let method = method_label(method);
+    /// Counts an answered request under its route (see [`Route`]).
+    fn record(&self, route: Route, method: &'static str, status: StatusCode, elapsed: Duration) {
+        let labels = RouteLabels { route, method };
+        self.durations
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {
-                route: route.to_owned(),
+                route: labels.route,
                 method,
                 status: status.as_u16(),
             })
             .inc();
-        self.durations
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-                method,
-            })
-            .observe(elapsed.as_secs_f64());
     }
 }
 
 /// A request in flight: dropping it (answered or cancelled) takes it out of the gauge.
 #[derive(Debug)]
-pub struct InFlight(Arc<Metrics>);
+pub struct InFlight {
+    metrics: Arc<Metrics>,
+    method: &'static str,
+}
 
 impl InFlight {
-    /// Counts the request as answered: see [`Metrics::record`].
-    pub fn record(&self, route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
-        self.0.record(route, method, status, elapsed);
+    /// Counts the request as answered, with its status and how long it took.
+    pub fn finish(self, route: Route, status: StatusCode, elapsed: Duration) {
+        self.metrics.record(route, self.method, status, elapsed);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.dec();
+        self.metrics.in_flight.dec();
     }
 }
 

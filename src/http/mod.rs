@@ -152,8 +152,7 @@ pub fn with_middleware(routes: Router, config: &Config) -> impl App {
     stack(routes, config, None)
 }
 
-/// [`with_middleware`], with the request metrics (if any) just inside the request context, so
-/// they see every answer, the limits' and CORS's refusals included.
+/// [`with_middleware`], with the request metrics (if any), which the request context records.
 fn stack(routes: Router, config: &Config, metrics: Option<Arc<Metrics>>) -> impl App {
     let limits = limits::Limits {
         body_bytes: config.request_body_limit_bytes,
@@ -163,8 +162,7 @@ fn stack(routes: Router, config: &Config, metrics: Option<Arc<Metrics>>) -> impl
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     ServiceBuilder::new()
-        .layer(request_context::RequestContextLayer)
-        .layer(request_metrics::TrackLayer(metrics))
+        .layer(request_context::RequestContextLayer(metrics))
         .layer(cors::CorsLayerForBrowsers::new(
             &config.cors_allowed_origins,
         ))

@@ -4,18 +4,21 @@
 //! 1-128 characters), otherwise a new UUID v4. The id is echoed on every response, errors
 //! included, and is a field of the request's log context (with its method and path), so every
 //! log line written while serving the request carries it. One access line per request records
-//! the outcome.
+//! the outcome, and so do the request metrics when there are any ([`crate::metrics`]): timed
+//! here, outermost, they see every answer, the limits' and CORS's refusals included.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use tower::{Layer, Service};
 
 use super::{Inner, ResponseFuture};
+use crate::metrics::{Metrics, Route};
 use crate::telemetry::context;
 
 /// The request-id header, read and written.
@@ -47,17 +50,20 @@ pub fn new_id() -> String {
         .to_string()
 }
 
-/// The outermost middleware: assigns the id, sets the request's log context, echoes the header
-/// and writes the access line. A hand-written service rather than `from_fn`, which boxes and
-/// clones the inner stack per request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestContextLayer;
+/// The outermost middleware: assigns the id, sets the request's log context, echoes the header,
+/// writes the access line and records the request metrics (if any). A hand-written service
+/// rather than `from_fn`, which boxes and clones the inner stack per request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContextLayer(pub Option<Arc<Metrics>>);
 
 impl<S> Layer<S> for RequestContextLayer {
     type Service = RequestContext<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestContext { inner }
+        RequestContext {
+            inner,
+            metrics: self.0.clone(),
+        }
     }
 }
 
@@ -65,6 +71,7 @@ impl<S> Layer<S> for RequestContextLayer {
 #[derive(Debug, Clone)]
 pub struct RequestContext<S> {
     inner: S,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S: Inner> Service<Request> for RequestContext<S> {
@@ -78,6 +85,10 @@ impl<S: Inner> Service<Request> for RequestContext<S> {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
+        let in_flight = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.start(request.method()));
         let id = request
             .headers()
             .get(&X_REQUEST_ID)
@@ -98,7 +109,16 @@ impl<S: Inner> Service<Request> for RequestContext<S> {
             if let Some(value) = header {
                 response.headers_mut().insert(X_REQUEST_ID.clone(), value);
             }
-            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            if let Some(in_flight) = in_flight {
+                // The route template, put there by the route layer (request_metrics).
+                let route = response
+                    .extensions_mut()
+                    .remove::<MatchedPath>()
+                    .map_or(Route::Unmatched, Route::Matched);
+                in_flight.finish(route, response.status(), elapsed);
+            }
+            let duration_ms = elapsed.as_secs_f64() * 1000.0;
             tracing::info!(
                 target: "access",
                 status = response.status().as_u16(),
