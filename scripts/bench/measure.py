@@ -334,7 +334,7 @@ def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: 
     finally:
         process.stop()
 
-    figures["metrics_cost"] = measure_metrics_cost(service, db, seconds, work)
+    figures["health_turns"] = measure_health_turns(service, bare, db, seconds, work)
 
     ceiling = Process([str(bare), "0"], {"PATH": os.environ.get("PATH", "")}, work / "bare.log")
     try:
@@ -411,14 +411,22 @@ def measure_compression(port: int, token: str, seconds: float) -> dict:
         note(f"prices    c=64 {encoding:8} {result['rps']:>8} req/s  p99 {result['p99_ms']:>7} ms  "
              f"{result['bytes_per_response']:,} bytes/response  errors {result['errors']}")
     return figures
-def measure_metrics_cost(service: Path, db: Database, seconds: float, work: Path) -> dict:
-    """/health at 64 connections on two servers side by side, one without METRICS_PORT and one
-    with it, measured in turns (off, on, off, on) so that both see the same machine; the best
-    turn of each is kept. The server with metrics must also answer a scrape counting /health."""
+# Turns of /health per server in measure_health_turns: the best of each is kept.
+HEALTH_TURNS = 3
+
+
+def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float, work: Path) -> dict:
+    """/health at 64 connections on three servers side by side: the service without METRICS_PORT,
+    the service with it, and the bare axum ceiling, measured in turns (off, on, bare, off, ...)
+    so that all three see the same machine; the best turn of each is kept. The two ratios with a
+    target (/health against bare axum, metrics on against off) come from these turns: measured
+    minutes apart instead, they would compare two states of a shared machine. The server with
+    metrics must also answer a scrape counting /health."""
     off_port, on_port, metrics_port = free_port(), free_port(), free_port()
     off = Process([str(service), "serve"], service_env(db, off_port), work / "serve-metrics-off.log")
     on = Process([str(service), "serve"], service_env(db, on_port, METRICS_PORT=str(metrics_port)),
                  work / "serve-metrics-on.log")
+    ceiling = Process([str(bare), "0"], {"PATH": os.environ.get("PATH", "")}, work / "bare-turns.log")
     try:
 
         def both_live() -> bool:
@@ -426,23 +434,30 @@ def measure_metrics_cost(service: Path, db: Database, seconds: float, work: Path
             return all(status_of(port, "/health") == 200 for port in (off_port, on_port))
 
         wait_for(both_live, 30)
-        runs: dict[str, list[dict]] = {"off": [], "on": []}
-        for port in (off_port, on_port):
-            wrk(f"http://127.0.0.1:{port}/health", 64, min(seconds, 2))  # warm-up
-        for _ in range(2):
-            for name, port in (("off", off_port), ("on", on_port)):
-                runs[name].append(wrk(f"http://127.0.0.1:{port}/health", 64, seconds))
+        urls = {
+            "off": f"http://127.0.0.1:{off_port}/health",
+            "on": f"http://127.0.0.1:{on_port}/health",
+            "bare": f"http://{ceiling.announced_address()}/health",
+        }
+        for url in urls.values():
+            wrk(url, 64, min(seconds, 2))  # warm-up
+        runs: dict[str, list[dict]] = {name: [] for name in urls}
+        for _ in range(HEALTH_TURNS):
+            for name, url in urls.items():
+                runs[name].append(wrk(url, 64, seconds))
         status, body = request(metrics_port, "GET", "/metrics", None)
         counted = 'sigmasight_http_requests_total{route="/health",method="GET",status="200"}'
         if status != 200 or counted not in body.decode():
             raise BenchError(f"/metrics answered {status} without {counted}")
     finally:
+        ceiling.stop()
         on.stop()
         off.stop()
     best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in runs.items()}
-    note(f"/health c=64 metrics off {best['off']['rps']:>8} req/s, on {best['on']['rps']:>8} req/s "
-         f"(turns: {[r['rps'] for r in runs['off']]} / {[r['rps'] for r in runs['on']]})")
-    return {"off": best["off"], "on": best["on"], "turns": runs}
+    note(f"/health c=64 in turns, best of {HEALTH_TURNS}: metrics off {best['off']['rps']:>8} req/s, "
+         f"on {best['on']['rps']:>8} req/s, bare axum {best['bare']['rps']:>8} req/s "
+         f"(turns: {' / '.join(str([r['rps'] for r in rows]) for rows in runs.values())})")
+    return {**best, "turns": runs}
 
 
 def measure_container(tag: str, db: Database, interval: str | None) -> float:
