@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{Inner, ResponseFuture};
 
-/// A route layer: puts the matched route template on the response for [`Track`].
+/// A route layer: puts the matched route template on the response for the request context.
 #[derive(Debug, Clone, Copy)]
 pub struct KeepRouteLayer;
 
