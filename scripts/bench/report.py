@@ -145,6 +145,7 @@ def report(f: dict, checks: list[dict]) -> str:
                     key, field = ceilings[name]
                     versus = f"{rate / at(http_f[key], n)[field]:.2f}"
                 lines.append(f"| {label} | {n} | {rate:,} | {row['p50_ms']} | {row['p99_ms']} | {row['errors']} | {versus} |")
+        lines += turns_lines(http_f["health_turns"], http_f["prices_turns"])
         lines += ["", f"Memory: {mib(http_f['idle_rss_kb'])} RSS idle after start-up; "
                   f"{mib(http_f['rss_256_kb'])} at most under 256 connections (sampled every 50 ms); "
                   f"{mib(http_f['hwm_kb'])} high-water mark over the whole run (a login's argon2 included)."]
@@ -199,6 +200,25 @@ def load_table(loads: dict, unit: str, rate_key: str, runs: tuple) -> list[str]:
     lines.append(f"| ceiling: `COPY` of the same rows into an empty table of the same shape and indexes | {ceiling['rows']:,} "
                  f"| {ceiling['seconds']} | {ceiling['rows_per_s']:,} | 1.00 | |")
     return lines
+
+
+def turns_lines(health: dict, prices: dict) -> list[str]:
+    """The turns the `/health`, metrics and prices targets are judged on: each turn's figure and
+    the best one. The table above compares single runs taken minutes apart, so its "vs ceiling"
+    column may differ from the targets' ratios."""
+    def row(label: str, runs: list[dict], best: dict, field: str) -> str:
+        return f"| {label} | {', '.join(f'{r[field]:,}' for r in runs)} | {best[field]:,} |"
+
+    return [
+        "", "The targets' turns at 64 connections, taken alternately (the table above compares single runs "
+        "minutes apart, so its \"vs ceiling\" column may differ from the targets):", "",
+        "| server | each turn (requests/s; pgbench: transactions/s) | best |", "|---|---|---|",
+        row("`/health`, metrics off", health["turns"]["off"], health["off"], "rps"),
+        row("`/health`, metrics on", health["turns"]["on"], health["on"], "rps"),
+        row("bare axum `/health`", health["turns"]["bare"], health["bare"], "rps"),
+        row("`/api/v1/prices/{symbol}`", prices["turns"]["route"], prices["route"], "rps"),
+        row("pgbench, the prices SQL", prices["turns"]["pgbench"], prices["pgbench"], "tps"),
+    ]
 
 
 def compression_lines(c: dict) -> list[str]:
