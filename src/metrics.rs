@@ -1,26 +1,23 @@
 //! Prometheus metrics, served on a listener of their own (`METRICS_PORT`) so that they are never
 //! public by accident.
 //!
-//! Requests are counted as they are answered ([`Metrics::record`]); everything else is read when
+//! Requests are counted as they are answered ([`requests`]); everything else is read when
 //! scraped: the pool, the login limits, the password-hash queue, and the ETL's last run from
 //! `etl_run`. A database that cannot answer within [`ETL_QUERY_TIMEOUT`] leaves the ETL metrics
 //! out (and `sigmasight_etl_last_run_query_ok` at 0), never the whole scrape.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, State};
+use axum::extract::State;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
@@ -30,16 +27,12 @@ use crate::auth::rate_limit::LoginLimits;
 use crate::auth::verification::Verifier;
 use crate::db::etl_runs::{self, LatestRun};
 
+mod requests;
+
+pub use requests::{InFlight, RequestMetrics, Route, UNMATCHED};
+
 /// The longest a scrape waits for the ETL's last run.
 pub const ETL_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The route label of a request no route matched: never the raw path, which a client chooses.
-pub const UNMATCHED: &str = "unmatched";
-
-/// Request latency buckets, in seconds: 1 ms to about 16 s.
-const LATENCY_BUCKETS: [f64; 15] = [
-    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 16.0, 30.0,
-];
 
 /// `etl_run.status`'s values (the table's CHECK constraint), one series each.
 const ETL_STATUSES: [&str; 6] = [
@@ -51,70 +44,11 @@ const ETL_STATUSES: [&str; 6] = [
     "abandoned",
 ];
 
-/// A route label: the template the router matched, or [`UNMATCHED`].
-///
-/// It holds axum's [`MatchedPath`] (a shared string) rather than a copy, so that counting a
-/// request allocates nothing; equal and hashed by its text.
-#[derive(Debug, Clone)]
-pub enum Route {
-    /// A route's template, such as `/api/v1/prices/{symbol}`.
-    Matched(MatchedPath),
-    /// No route matched.
-    Unmatched,
-}
-
-impl Route {
-    /// The label's text.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Matched(path) => path.as_str(),
-            Self::Unmatched => UNMATCHED,
-        }
-    }
-}
-
-impl PartialEq for Route {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Route {}
-
-impl Hash for Route {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl EncodeLabelValue for Route {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        EncodeLabelValue::encode(&self.as_str(), encoder)
-    }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: Route,
-    method: &'static str,
-    status: u16,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: Route,
-    method: &'static str,
-}
-
-type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
-
-/// The request metrics, kept from start-up.
+/// The request metrics, kept from start-up, and the build info.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    durations: HistogramFamily,
-    in_flight: Gauge,
+    requests: Arc<RequestMetrics>,
 }
 
 impl Default for Metrics {
@@ -124,28 +58,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Empty metrics, with the build info registered.
+    /// No request counted yet, and the build info.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("sigmasight");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route template, method and status",
-            requests.clone(),
-        );
-        let durations: HistogramFamily =
-            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer HTTP requests, by route template and method",
-            durations.clone(),
-        );
-        let in_flight = Gauge::default();
-        registry.register(
-            "http_requests_in_flight",
-            "HTTP requests being answered",
-            in_flight.clone(),
-        );
+        let requests = Arc::new(RequestMetrics::default());
+        registry.register_collector(Box::new(Arc::clone(&requests)));
         registry.register(
             "build",
             "The running build",
@@ -154,71 +71,12 @@ impl Metrics {
                 ("commit", crate::version::GIT_COMMIT),
             ]),
         );
-        Self {
-            registry,
-            requests,
-            durations,
-            in_flight,
-        }
+        Self { registry, requests }
     }
 
-    /// Counts a request as started; it stays in flight until the guard is dropped, and
-    /// [`InFlight::finish`] counts it as answered.
-    pub fn start(self: &Arc<Self>, method: &Method) -> InFlight {
-        self.in_flight.inc();
-        InFlight {
-            metrics: Arc::clone(self),
-            method: method_label(method),
-        }
-    }
-
-    /// Counts an answered request under its route (see [`Route`]).
-    fn record(&self, route: Route, method: &'static str, status: StatusCode, elapsed: Duration) {
-        let labels = RouteLabels { route, method };
-        self.durations
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: labels.route,
-                method,
-                status: status.as_u16(),
-            })
-            .inc();
-    }
-}
-
-/// A request in flight: dropping it (answered or cancelled) takes it out of the gauge.
-#[derive(Debug)]
-pub struct InFlight {
-    metrics: Arc<Metrics>,
-    method: &'static str,
-}
-
-impl InFlight {
-    /// Counts the request as answered, with its status and how long it took.
-    pub fn finish(self, route: Route, status: StatusCode, elapsed: Duration) {
-        self.metrics.record(route, self.method, status, elapsed);
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.metrics.in_flight.dec();
-    }
-}
-
-/// A bounded label for a method: the standard ones by name, anything else as "other".
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
+    /// Counts a request as started (see [`RequestMetrics::start`]).
+    pub fn start(&self, method: &Method) -> InFlight {
+        self.requests.start(method)
     }
 }
 

@@ -8,17 +8,18 @@
 //! here, outermost, they see every answer, the limits' and CORS's refusals included.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use super::{Inner, ResponseFuture};
-use crate::metrics::{Metrics, Route};
+use super::{request_metrics, Inner, ResponseFuture};
+use crate::metrics::{InFlight, Metrics};
 use crate::telemetry::context;
 
 /// The request-id header, read and written.
@@ -89,6 +90,7 @@ impl<S: Inner> Service<Request> for RequestContext<S> {
             .metrics
             .as_ref()
             .map(|metrics| metrics.start(request.method()));
+        let metered = in_flight.is_some();
         let id = request
             .headers()
             .get(&X_REQUEST_ID)
@@ -104,30 +106,40 @@ impl<S: Inner> Service<Request> for RequestContext<S> {
         // (the limits layer answers its 413 from its future), so all their work, and logging,
         // happens with the id in place.
         let serve = self.inner.call(request);
-        Box::pin(context::scope(fields, async move {
-            let Ok(mut response) = serve.await;
-            if let Some(value) = header {
-                response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-            }
-            let elapsed = started.elapsed();
-            if let Some(in_flight) = in_flight {
-                // The route template, put there by the route layer (request_metrics).
-                let route = response
-                    .extensions_mut()
-                    .remove::<MatchedPath>()
-                    .map_or(Route::Unmatched, Route::Matched);
-                in_flight.finish(route, response.status(), elapsed);
-            }
-            let duration_ms = elapsed.as_secs_f64() * 1000.0;
-            tracing::info!(
-                target: "access",
-                status = response.status().as_u16(),
-                duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-                "request"
-            );
-            Ok(response)
-        }))
+        let answer = answer(serve, header, started, in_flight);
+        if metered {
+            Box::pin(context::scope(fields, request_metrics::scope(answer)))
+        } else {
+            Box::pin(context::scope(fields, answer))
+        }
     }
+}
+
+/// The answer of `serve`, with the request id's header, counted in the metrics (if `in_flight`)
+/// and logged.
+async fn answer(
+    serve: impl Future<Output = Result<Response, Infallible>>,
+    header: Option<HeaderValue>,
+    started: Instant,
+    in_flight: Option<InFlight>,
+) -> Result<Response, Infallible> {
+    let Ok(mut response) = serve.await;
+    if let Some(value) = header {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    let elapsed = started.elapsed();
+    let status = response.status();
+    if let Some(in_flight) = in_flight {
+        in_flight.finish(request_metrics::take(), status, elapsed);
+    }
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "access",
+        status = status.as_u16(),
+        duration_ms = (duration_ms * 1000.0).round() / 1000.0,
+        "request"
+    );
+    Ok(response)
 }
 
 #[cfg(test)]
