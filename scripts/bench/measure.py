@@ -438,17 +438,23 @@ def measure_compression(port: int, token: str, seconds: float) -> dict:
         note(f"prices    c=64 {encoding:8} {result['rps']:>8} req/s  p99 {result['p99_ms']:>7} ms  "
              f"{result['bytes_per_response']:,} bytes/response  errors {result['errors']}")
     return figures
-# Turns of /health per server in measure_health_turns: the best of each is kept.
-HEALTH_TURNS = 3
+# Rounds of /health in measure_health_turns, and each turn's length: a round runs the three
+# servers one after another, and each ratio is the median of its rounds' ratios. Three rounds of
+# the run's length when that is shorter (a quick run).
+HEALTH_ROUNDS = 12
+HEALTH_TURN_SECONDS = 3.0
 
 
 def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float, work: Path) -> dict:
     """/health at 64 connections on three servers side by side: the service without METRICS_PORT,
-    the service with it, and the bare axum ceiling, measured in turns (off, on, bare, off, ...)
-    so that all three see the same machine; the best turn of each is kept. The two ratios with a
-    target (/health against bare axum, metrics on against off) come from these turns: measured
-    minutes apart instead, they would compare two states of a shared machine. The server with
+    the service with it, and the bare axum ceiling, measured in rounds of one turn each (off, on,
+    bare; the next round bare, on, off) so that all three see the same machine. The two ratios
+    with a target (metrics on against off, /health against bare axum) are the medians of the
+    rounds' ratios: a turn's throughput moves by a fifth from one turn to the next on a shared
+    machine, so single turns, or the best of a few, cannot tell 0.95 from 1. The server with
     metrics must also answer a scrape counting /health."""
+    rounds = HEALTH_ROUNDS if seconds >= HEALTH_TURN_SECONDS else 3
+    turn = min(seconds, HEALTH_TURN_SECONDS)
     off_port, on_port, metrics_port = free_port(), free_port(), free_port()
     off = Process([str(service), "serve"], service_env(db, off_port), work / "serve-metrics-off.log")
     on = Process([str(service), "serve"], service_env(db, on_port, METRICS_PORT=str(metrics_port)),
@@ -469,9 +475,10 @@ def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float
         for url in urls.values():
             wrk(url, 64, min(seconds, 2))  # warm-up
         runs: dict[str, list[dict]] = {name: [] for name in urls}
-        for _ in range(HEALTH_TURNS):
-            for name, url in urls.items():
-                runs[name].append(wrk(url, 64, seconds))
+        for number in range(rounds):
+            order = list(urls.items()) if number % 2 == 0 else list(reversed(urls.items()))
+            for name, url in order:
+                runs[name].append(wrk(url, 64, turn))
         status, body = request(metrics_port, "GET", "/metrics", None)
         counted = 'sigmasight_http_requests_total{route="/health",method="GET",status="200"}'
         if status != 200 or counted not in body.decode():
@@ -481,10 +488,18 @@ def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float
         on.stop()
         off.stop()
     best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in runs.items()}
-    note(f"/health c=64 in turns, best of {HEALTH_TURNS}: metrics off {best['off']['rps']:>8} req/s, "
-         f"on {best['on']['rps']:>8} req/s, bare axum {best['bare']['rps']:>8} req/s "
-         f"(turns: {' / '.join(str([r['rps'] for r in rows]) for rows in runs.values())})")
-    return {**best, "turns": runs}
+    ratios = {
+        "metrics": [b["rps"] / a["rps"] for a, b in zip(runs["off"], runs["on"])],
+        "bare": [a["rps"] / b["rps"] for a, b in zip(runs["off"], runs["bare"])],
+    }
+    summary = {name: {"median": statistics.median(values), "quartiles": statistics.quantiles(values, n=4)[::2]}
+               for name, values in ratios.items()}
+    note(f"/health c=64 in {rounds} rounds of {turn:g} s: metrics on/off median {summary['metrics']['median']:.3f} "
+         f"(quartiles {summary['metrics']['quartiles'][0]:.3f}-{summary['metrics']['quartiles'][1]:.3f}), "
+         f"off/bare median {summary['bare']['median']:.3f} "
+         f"(quartiles {summary['bare']['quartiles'][0]:.3f}-{summary['bare']['quartiles'][1]:.3f}); "
+         f"best turns: off {best['off']['rps']} req/s, on {best['on']['rps']} req/s, bare {best['bare']['rps']} req/s")
+    return {**best, "turns": runs, "ratios": ratios, "summary": summary, "turn_seconds": turn}
 
 
 def measure_container(tag: str, db: Database, interval: str | None) -> float:
