@@ -326,12 +326,27 @@ mod tests {
 
     use super::*;
 
+    /// The test series: unmatched GET requests.
+    const SERIES: &str = r#"route="unmatched",method="GET""#;
+
     fn exposition(metrics: &Arc<RequestMetrics>) -> String {
         let mut registry = Registry::with_prefix("t");
         registry.register_collector(Box::new(Arc::clone(metrics)));
         let mut text = String::new();
         encode_registry(&mut text, &registry).unwrap();
         text
+    }
+
+    /// Panics unless `text` holds each of `lines`, whole.
+    fn assert_lines(text: &str, lines: &[String]) {
+        for line in lines {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
+
+    /// The histogram's line for the bucket `le`, with `count`.
+    fn bucket(le: &str, count: u64) -> String {
+        format!("t_http_request_duration_seconds_bucket{{le=\"{le}\",{SERIES}}} {count}")
     }
 
     #[test]
@@ -341,12 +356,12 @@ mod tests {
             .map(|i| {
                 let metrics = Arc::clone(&metrics);
                 std::thread::spawn(move || {
+                    let status = if i % 2 == 0 {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::NOT_FOUND
+                    };
                     for _ in 0..100 {
-                        let status = if i % 2 == 0 {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::NOT_FOUND
-                        };
                         metrics.start(&Method::GET).finish(
                             Route::Unmatched,
                             status,
@@ -360,49 +375,24 @@ mod tests {
             .collect();
         let open: Vec<InFlight> = threads.into_iter().map(|t| t.join().unwrap()).collect();
 
-        let text = exposition(&metrics);
-        assert!(
-            text.contains(
-                "t_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"200\"} 2000\n"
-            ),
-            "{text}"
+        assert_lines(
+            &exposition(&metrics),
+            &[
+                format!("t_http_requests_total{{{SERIES},status=\"200\"}} 2000"),
+                format!("t_http_requests_total{{{SERIES},status=\"404\"}} 2000"),
+                format!("t_http_request_duration_seconds_count{{{SERIES}}} 4000"),
+                // 3 ms: above the 2 ms bound, within the 5 ms one (buckets are cumulative).
+                bucket("0.002", 0),
+                bucket("0.005", 4000),
+                bucket("+Inf", 4000),
+                "t_http_requests_in_flight 40".to_owned(),
+            ],
         );
-        assert!(
-            text.contains(
-                "t_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2000\n"
-            ),
-            "{text}"
-        );
-        let series = "route=\"unmatched\",method=\"GET\"";
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_count{{{series}}} 4000\n"
-            )),
-            "{text}"
-        );
-        // 3 ms: above the 2 ms bound, within the 5 ms one (buckets are cumulative).
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_bucket{{le=\"0.002\",{series}}} 0\n"
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_bucket{{le=\"0.005\",{series}}} 4000\n"
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_bucket{{le=\"+Inf\",{series}}} 4000\n"
-            )),
-            "{text}"
-        );
-        assert!(text.contains("t_http_requests_in_flight 40\n"), "{text}");
-
         drop(open);
-        assert!(exposition(&metrics).contains("t_http_requests_in_flight 0\n"));
+        assert_lines(
+            &exposition(&metrics),
+            &["t_http_requests_in_flight 0".to_owned()],
+        );
     }
 
     #[test]
@@ -415,32 +405,20 @@ mod tests {
                 Duration::from_millis(millis),
             );
         }
-        let text = exposition(&metrics);
-        let series = "route=\"unmatched\",method=\"GET\"";
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_sum{{{series}}} 40.001\n"
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_bucket{{le=\"30.0\",{series}}} 1\n"
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!(
-                "t_http_request_duration_seconds_bucket{{le=\"+Inf\",{series}}} 2\n"
-            )),
-            "{text}"
+        assert_lines(
+            &exposition(&metrics),
+            &[
+                format!("t_http_request_duration_seconds_sum{{{SERIES}}} 40.001"),
+                bucket("30.0", 1),
+                bucket("+Inf", 2),
+            ],
         );
     }
 
     #[test]
     fn nothing_answered_yet_exposes_the_gauge_alone() {
         let text = exposition(&Arc::new(RequestMetrics::default()));
-        assert!(text.contains("t_http_requests_in_flight 0\n"), "{text}");
+        assert_lines(&text, &["t_http_requests_in_flight 0".to_owned()]);
         assert!(!text.contains("t_http_requests_total"), "{text}");
     }
 }
