@@ -360,8 +360,18 @@ def measure_http(service: Path, bare: Path, db: Database, seconds: float, work: 
     return figures
 
 
-# Rounds of the prices route and pgbench in measure_prices_turns, and each turn's length (three
-# rounds of the run's length when that is shorter: a quick run).
+def rounds_and_turn(seconds: float, rounds: int, turn_seconds: float) -> tuple[int, float]:
+    """How many rounds and how long each turn: `rounds` of `turn_seconds`, or three rounds of the
+    run's length when that is shorter (a quick run)."""
+    return (rounds, turn_seconds) if seconds >= turn_seconds else (3, seconds)
+
+
+def spread(ratios: list[float]) -> dict:
+    """The rounds' ratios summed up: their median (what a target is judged on) and quartiles."""
+    return {"median": statistics.median(ratios), "quartiles": statistics.quantiles(ratios, n=4)[::2]}
+
+
+# Rounds of the prices route and pgbench in measure_prices_turns, and each turn's length.
 PRICES_ROUNDS = 8
 PRICES_TURN_SECONDS = 5.0
 
@@ -374,8 +384,7 @@ def measure_prices_turns(port: int, token: str, db: Database, seconds: float, wo
     ceiling measured minutes apart compared two states of a shared machine (pgbench alone moved
     from 4,090 to 5,808 transactions/s between two runs of one day), and the best of three
     turns still moved with it."""
-    rounds = PRICES_ROUNDS if seconds >= PRICES_TURN_SECONDS else 3
-    turn = min(seconds, PRICES_TURN_SECONDS)
+    rounds, turn = rounds_and_turn(seconds, PRICES_ROUNDS, PRICES_TURN_SECONDS)
     script = pgbench_script(BARS_SQL.read_text())
     url = f"http://127.0.0.1:{port}/api/v1/prices/{PRICES_SYMBOL}"
     runs: dict[str, list[dict]] = {"route": [], "pgbench": []}
@@ -391,8 +400,7 @@ def measure_prices_turns(port: int, token: str, db: Database, seconds: float, wo
         "pgbench": max(runs["pgbench"], key=lambda r: r["tps"]),
     }
     ratios = [r["rps"] / p["tps"] for r, p in zip(runs["route"], runs["pgbench"])]
-    summary = {"median": statistics.median(ratios), "quartiles": statistics.quantiles(ratios, n=4)[::2],
-               "p99_ms": round(statistics.median(r["p99_ms"] for r in runs["route"]), 2)}
+    summary = {**spread(ratios), "p99_ms": round(statistics.median(r["p99_ms"] for r in runs["route"]), 2)}
     note(f"prices c=64 in {rounds} rounds of {turn:g} s: route/pgbench median {summary['median']:.3f} "
          f"(quartiles {summary['quartiles'][0]:.3f}-{summary['quartiles'][1]:.3f}), route p99 median "
          f"{summary['p99_ms']} ms (turns: {[r['rps'] for r in runs['route']]} / {[r['tps'] for r in runs['pgbench']]})")
@@ -452,8 +460,7 @@ def measure_compression(port: int, token: str, seconds: float) -> dict:
              f"{result['bytes_per_response']:,} bytes/response  errors {result['errors']}")
     return figures
 # Rounds of /health in measure_health_turns, and each turn's length: a round runs the three
-# servers one after another, and each ratio is the median of its rounds' ratios. Three rounds of
-# the run's length when that is shorter (a quick run).
+# servers one after another, and each ratio is the median of its rounds' ratios.
 HEALTH_ROUNDS = 12
 HEALTH_TURN_SECONDS = 3.0
 
@@ -466,8 +473,7 @@ def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float
     rounds' ratios: a turn's throughput moves by a fifth from one turn to the next on a shared
     machine, so single turns, or the best of a few, cannot tell 0.95 from 1. The server with
     metrics must also answer a scrape counting /health."""
-    rounds = HEALTH_ROUNDS if seconds >= HEALTH_TURN_SECONDS else 3
-    turn = min(seconds, HEALTH_TURN_SECONDS)
+    rounds, turn = rounds_and_turn(seconds, HEALTH_ROUNDS, HEALTH_TURN_SECONDS)
     off_port, on_port, metrics_port = free_port(), free_port(), free_port()
     off = Process([str(service), "serve"], service_env(db, off_port), work / "serve-metrics-off.log")
     on = Process([str(service), "serve"], service_env(db, on_port, METRICS_PORT=str(metrics_port)),
@@ -505,8 +511,7 @@ def measure_health_turns(service: Path, bare: Path, db: Database, seconds: float
         "metrics": [b["rps"] / a["rps"] for a, b in zip(runs["off"], runs["on"])],
         "bare": [a["rps"] / b["rps"] for a, b in zip(runs["off"], runs["bare"])],
     }
-    summary = {name: {"median": statistics.median(values), "quartiles": statistics.quantiles(values, n=4)[::2]}
-               for name, values in ratios.items()}
+    summary = {name: spread(values) for name, values in ratios.items()}
     note(f"/health c=64 in {rounds} rounds of {turn:g} s: metrics on/off median {summary['metrics']['median']:.3f} "
          f"(quartiles {summary['metrics']['quartiles'][0]:.3f}-{summary['metrics']['quartiles'][1]:.3f}), "
          f"off/bare median {summary['bare']['median']:.3f} "
