@@ -115,10 +115,7 @@ struct Series {
 
 impl Series {
     fn record(&mut self, status: u16, seconds: f64) {
-        match self.statuses.iter_mut().find(|(s, _)| *s == status) {
-            Some((_, n)) => *n += 1,
-            None => self.statuses.push((status, 1)),
-        }
+        self.count(status, 1);
         let bucket = LATENCY_BUCKETS
             .iter()
             .position(|bound| seconds <= *bound)
@@ -127,12 +124,17 @@ impl Series {
         self.seconds += seconds;
     }
 
+    /// Adds `n` requests answered with `status`.
+    fn count(&mut self, status: u16, n: u64) {
+        match self.statuses.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, total)) => *total += n,
+            None => self.statuses.push((status, n)),
+        }
+    }
+
     fn add(&mut self, other: &Self) {
         for &(status, n) in &other.statuses {
-            match self.statuses.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, total)) => *total += n,
-                None => self.statuses.push((status, n)),
-            }
+            self.count(status, n);
         }
         for (total, n) in self.buckets.iter_mut().zip(other.buckets) {
             *total += n;
